@@ -1,0 +1,1 @@
+"""The ``toolchain`` command line (typer). One module per command group, thin."""

@@ -1,0 +1,84 @@
+"""``toolchain eval``: PSNR-Y / SSIM-Y / NIQE on a paired HR/LR folder."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolchain.cli.common import (
+    DEFAULT_CHECKPOINT_PATH,
+    CheckpointOption,
+    DeviceOption,
+    JsonOption,
+    err_console,
+    friendly_errors,
+    load_checkpoint,
+    out_console,
+    progress_bar,
+)
+from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
+from toolchain.imageio import LoadedImage
+from toolchain.metrics.niqe import load_niqe_params
+from toolchain.tiling import TileSpec
+from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, upscale_loaded
+
+
+class Baseline(str, enum.Enum):
+    BICUBIC = "bicubic"
+
+
+@friendly_errors
+def evaluate_command(
+    data: Annotated[Path, typer.Option("--data", help="Folder with HR/ and LR/ (equal file names, LR x4 smaller).")],
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
+    baseline: Annotated[
+        Baseline | None, typer.Option(help="Score a baseline instead of the model, with the same protocol.")
+    ] = None,
+    niqe_params: Annotated[
+        Path | None,
+        typer.Option(help="NIQE pristine model (niqe_pris_params.npz); without it NIQE is skipped."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for <set>-<method>.csv and .json.")] = Path(
+        "runs/eval"
+    ),
+    device: DeviceOption = "cpu",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
+    as_json: JsonOption = False,
+) -> None:
+    """Score 4x upscaling on a paired set: PSNR-Y, SSIM-Y (BT.601, no shave) and NIQE.
+
+    Example: toolchain eval --data ../shared/data/eval/drealsr --niqe-params niqe_pris_params.npz
+    """
+    params = load_niqe_params(niqe_params) if niqe_params is not None else None
+    if baseline is Baseline.BICUBIC:
+        method = "bicubic"
+        upscale = bicubic_upscale
+    else:
+        model = load_checkpoint(checkpoint)
+        method = f"edge-sd-sr-{model.config.name}"
+        runner = TorchTileRunner(model, resolve_device(device), NoiseConfig())
+        spec = TileSpec()
+
+        def upscale(image: LoadedImage):  # noqa: ANN202 - matches evaluate.Upscale
+            return upscale_loaded(image, runner, spec, batch_size)[0]
+
+    with progress_bar() as progress:
+        task = progress.add_task(f"{method} on {data.name}", total=None)
+        scores = evaluate(data, upscale, params, lambda i, n: progress.update(task, completed=i, total=n))
+    summary = summarize(scores, method, data.name)
+    csv_path, json_path = write_report(out, f"{data.name}-{method}", scores, summary)
+    if as_json:
+        typer.echo(json.dumps(asdict(summary), indent=2))
+    else:
+        niqe_text = f"{summary.niqe:.3f}" if summary.niqe is not None else "n/a (no --niqe-params)"
+        out_console.print(
+            f"{method} on {data.name} ({summary.images} images): PSNR-Y {summary.psnr_y:.2f} dB, "
+            f"SSIM-Y {summary.ssim_y:.4f}, NIQE {niqe_text}",
+            highlight=False,
+        )
+    err_console.print(f"wrote {csv_path} and {json_path}", highlight=False)

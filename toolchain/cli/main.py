@@ -1,0 +1,26 @@
+"""Root of the ``toolchain`` CLI."""
+
+from __future__ import annotations
+
+import typer
+
+from toolchain.cli.evaluate import evaluate_command
+from toolchain.cli.info import info
+from toolchain.cli.train import train
+from toolchain.cli.upscale import upscale
+
+app = typer.Typer(
+    name="toolchain",
+    help="Edge-SD-SR: one-step diffusion 4x super-resolution, from training to the phone.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.command("upscale")(upscale)
+app.command("eval")(evaluate_command)
+app.command("info")(info)
+app.command("train")(train)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,38 @@
+"""``toolchain train``: run a training recipe (its stages in order), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from toolchain.cli.common import err_console, friendly_errors, out_console
+from toolchain.train.recipe import load_recipe
+from toolchain.train.stages import run_recipe
+
+
+@friendly_errors
+def train(
+    recipe: Annotated[Path, typer.Option("--recipe", help="Recipe JSON, e.g. models/nano/recipe.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: one checkpoint per stage + log.jsonl.")],
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out where it stopped.")] = False,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop cleanly after this many minutes (resume later).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+) -> None:
+    """Train Edge-SD-SR: autoencoder -> joint (bidirectional diffusion) -> decoder fine-tuning.
+
+    Checkpoints are written atomically every save_every steps; interrupt at any time and
+    continue with --resume. Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    config, folders = load_recipe(recipe)
+    final = run_recipe(config, folders, out, resume, max_minutes, err_console)
+    if final is None:
+        out_console.print(f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume")
+    else:
+        out_console.print(f"finished; final checkpoint: {final}", highlight=False)

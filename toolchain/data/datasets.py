@@ -1,0 +1,101 @@
+"""Image-folder datasets: HR crops for training, HR/LR pairs for evaluation.
+
+Tensors are float32 RGB in [0, 1], CHW. LR is made from HR by the configured
+degradation (here: antialiased bicubic x4, the "BI" protocol of the eval sets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+
+from toolchain.errors import ToolchainError
+from toolchain.imageio import SUPPORTED_SUFFIXES, load_image
+
+MAX_TRAIN_PIXELS = 40_000_000  # refuse decoding anything larger (decompression bombs)
+
+
+def list_images(root: Path, recursive: bool = True) -> list[Path]:
+    """Supported image files under ``root``, sorted for determinism."""
+    if not Path(root).is_dir():
+        raise ToolchainError(f"dataset folder {root} does not exist or is not a folder")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in Path(root).glob(pattern) if p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def downscale_bicubic(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> (B, 3, H/scale, W/scale), antialiased bicubic, clamped."""
+    h, w = hr.shape[-2:]
+    lr = F.interpolate(hr, size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
+    return lr.clamp(0.0, 1.0)
+
+
+@dataclass
+class HRCropSampler:
+    """Random HR crops (with flips and 90-degree rotations) from images cached in memory.
+
+    Images whose longer side exceeds ``max_side`` are downscaled once at load, so the
+    multi-megapixel photos keep a scale comparable to the small benchmark photos.
+    Unreadable files are skipped with a warning and a count.
+    """
+
+    images: list[np.ndarray]
+    crop: int
+
+    @classmethod
+    def from_folders(cls, roots: list[Path], crop: int, max_side: int, console: Console) -> HRCropSampler:
+        images, skipped = [], []
+        for root in roots:
+            for path in list_images(root):
+                try:
+                    rgb = load_image(path, MAX_TRAIN_PIXELS).rgb
+                except ToolchainError as exc:
+                    skipped.append(str(exc))
+                    continue
+                t = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+                longest = max(t.shape[-2:])
+                if longest > max_side:
+                    size = [round(s * max_side / longest) for s in t.shape[-2:]]
+                    t = F.interpolate(t, size=size, mode="bicubic", antialias=True).clamp(0, 1)
+                if min(t.shape[-2:]) >= crop:
+                    images.append((t[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+                else:
+                    skipped.append(f"{path} is smaller than the {crop} px crop")
+        if skipped:
+            console.print(f"[yellow]warning:[/] skipped {len(skipped)} file(s), e.g. {skipped[0]}")
+        if not images:
+            raise ToolchainError(f"no usable training images in {', '.join(map(str, roots))}")
+        return cls(images, crop)
+
+    def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 3, crop, crop) float32 in [0, 1]."""
+        out = torch.empty(n, 3, self.crop, self.crop)
+        for i in range(n):
+            img = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+            h, w = img.shape[:2]
+            y = int(torch.randint(h - self.crop + 1, (1,), generator=generator))
+            x = int(torch.randint(w - self.crop + 1, (1,), generator=generator))
+            t = torch.from_numpy(img[y : y + self.crop, x : x + self.crop]).permute(2, 0, 1).float() / 255
+            k, flip = torch.randint(4, (2,), generator=generator).tolist()
+            t = torch.rot90(t, k, dims=(1, 2))
+            out[i] = t.flip(2) if flip % 2 else t
+        return out
+
+
+def pair_paths(root: Path) -> list[tuple[str, Path, Path]]:
+    """(name, hr_path, lr_path) for ``root/HR`` and ``root/LR`` images with equal names."""
+    hr_dir, lr_dir = Path(root) / "HR", Path(root) / "LR"
+    if not hr_dir.is_dir() or not lr_dir.is_dir():
+        raise ToolchainError(f"{root} needs HR/ and LR/ subfolders with equal file names")
+    names = [p.name for p in list_images(hr_dir, recursive=False)]
+    if not names:
+        raise ToolchainError(f"{hr_dir} has no images")
+    missing = [n for n in names if not (lr_dir / n).is_file()]
+    if missing:
+        raise ToolchainError(f"{lr_dir} lacks {len(missing)} file(s) that HR/ has, e.g. {missing[0]}")
+    return [(n, hr_dir / n, lr_dir / n) for n in names]

@@ -1,0 +1,1 @@
+"""Noise schedule, forward process and the one-step sampler (no network code here)."""

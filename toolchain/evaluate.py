@@ -1,0 +1,122 @@
+"""Paired evaluation: PSNR-Y / SSIM-Y (and NIQE with a pristine-model file) per image.
+
+The protocol is OSEDiff's / BasicSR's: Y channel (BT.601), no border shave, data
+range 255, outputs rounded to 8 bits before scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from toolchain.data.datasets import pair_paths
+from toolchain.errors import ToolchainError
+from toolchain.imageio import LoadedImage, load_image
+from toolchain.metrics.fidelity import psnr_y, ssim_y
+from toolchain.metrics.niqe import NiqeParams, niqe
+from toolchain.upscaler import MAX_INPUT_PIXELS
+
+Upscale = Callable[[LoadedImage], np.ndarray]  # LR image -> HR uint8 HxWx3
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    name: str
+    psnr_y: float
+    ssim_y: float
+    niqe: float | None
+
+
+@dataclass(frozen=True)
+class EvalSummary:
+    method: str
+    dataset: str
+    images: int
+    psnr_y: float
+    ssim_y: float
+    niqe: float | None
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def bicubic_upscale(image: LoadedImage, scale: int = 4) -> np.ndarray:
+    """Pillow bicubic (a = -0.5, as MATLAB) x4 of the 8-bit LR image."""
+    w, h = image.size
+    up = Image.fromarray(to_uint8(image.rgb)).resize((w * scale, h * scale), Image.Resampling.BICUBIC)
+    return np.asarray(up)
+
+
+def evaluate(
+    data_dir: Path,
+    upscale: Upscale,
+    niqe_params: NiqeParams | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ImageScore]:
+    """Score ``upscale`` on every HR/LR pair of ``data_dir``."""
+    pairs = pair_paths(data_dir)
+    scores = []
+    for i, (name, hr_path, lr_path) in enumerate(pairs):
+        hr = to_uint8(load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb)
+        pred = upscale(load_image(lr_path, MAX_INPUT_PIXELS))
+        if pred.shape != hr.shape:
+            raise ToolchainError(
+                f"{name}: upscaled LR is {pred.shape[1]}x{pred.shape[0]} but HR is "
+                f"{hr.shape[1]}x{hr.shape[0]}; HR must be exactly 4x the LR size"
+            )
+        value = niqe(pred, niqe_params) if niqe_params is not None else None
+        scores.append(ImageScore(name, psnr_y(pred, hr), ssim_y(pred, hr), value))
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    return scores
+
+
+def summarize(scores: list[ImageScore], method: str, dataset: str) -> EvalSummary:
+    niqes = [s.niqe for s in scores if s.niqe is not None and math.isfinite(s.niqe)]
+    return EvalSummary(
+        method=method,
+        dataset=dataset,
+        images=len(scores),
+        psnr_y=float(np.mean([s.psnr_y for s in scores])),
+        ssim_y=float(np.mean([s.ssim_y for s in scores])),
+        niqe=float(np.mean(niqes)) if niqes else None,
+    )
+
+
+def write_report(out_dir: Path, stem: str, scores: list[ImageScore], summary: EvalSummary) -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` (per image) and ``<stem>.json`` (summary), each atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(asdict(scores[0])) if scores else ["name"])
+    writer.writeheader()
+    for s in scores:
+        writer.writerow(asdict(s))
+    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+    _write_atomic(csv_path, buf.getvalue())
+    _write_atomic(json_path, json.dumps(asdict(summary), indent=2) + "\n")
+    return csv_path, json_path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ToolchainError(f"cannot write {path}: {exc.strerror}; choose another --out") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

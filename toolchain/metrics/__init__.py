@@ -1,0 +1,1 @@
+"""Image-quality metrics: full-reference fidelity (PSNR/SSIM on Y) and no-reference NIQE."""

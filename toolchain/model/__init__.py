@@ -1,0 +1,1 @@
+"""Edge-SD-SR networks: LR encoder, UNet, HR encoder and decoder (no schedule math)."""

@@ -1,0 +1,136 @@
+"""Architecture configs. A preset is one complete JSON file in models/presets/."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain.configio import from_dict, read_json
+from toolchain.errors import ToolchainError
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "models" / "presets"
+
+
+class Conditioning(str, enum.Enum):
+    """How the LR latent conditions the diffusion (PAPER.md, CHOSEN formulation)."""
+
+    BIDIRECTIONAL = "bidirectional"  # LR latent enters the forward process; UNet sees z_t only
+    UNIDIRECTIONAL = "unidirectional"  # classic SD-SR: UNet sees concat[z_t, z_l_mu]
+
+
+class Upsample(str, enum.Enum):
+    """2x upsampling operator in decoder and UNet."""
+
+    NEAREST = "nearest"  # SD v1.5 layout: nearest resize then 3x3 conv
+    PIXEL_SHUFFLE = "pixel_shuffle"  # 3x3 conv to 4C then depth-to-space (NPU friendly)
+
+
+def _check_groups(where: str, channels: tuple[int, ...], groups: int) -> None:
+    for c in channels:
+        if c % groups:
+            raise ValueError(f"{where}: channels {c} not divisible by norm_groups {groups}")
+
+
+@dataclass(frozen=True)
+class LREncoderConfig:
+    """Tiny LR encoder: 128x128 RGB -> z_l_mu, z_l_sigma (each latent_channels x 64 x 64)."""
+
+    channels: tuple[int, ...]  # width at LR resolution, then at latent resolution
+    layers_per_block: int
+    norm_groups: int
+    sigma_floor: float  # z_l_sigma = softplus(.) + sigma_floor
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != 2:
+            raise ValueError(f"lr_encoder.channels needs 2 entries (LR, latent), got {self.channels}")
+        if self.sigma_floor < 0:
+            raise ValueError(f"lr_encoder.sigma_floor must be >= 0, got {self.sigma_floor}")
+        _check_groups("lr_encoder", self.channels, self.norm_groups)
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """SD-style UNet without text cross-attention, at the latent resolution."""
+
+    block_channels: tuple[int, ...]
+    layers_per_block: int
+    attention: tuple[bool, ...]  # self-attention per level (True at low resolutions)
+    attention_head_dim: int
+    norm_groups: int
+    upsample: Upsample
+
+    def __post_init__(self) -> None:
+        if len(self.attention) != len(self.block_channels):
+            raise ValueError(
+                f"unet.attention has {len(self.attention)} entries, "
+                f"block_channels has {len(self.block_channels)}"
+            )
+        _check_groups("unet", self.block_channels, self.norm_groups)
+        for c in self.block_channels:
+            if c % self.attention_head_dim:
+                raise ValueError(f"unet: channels {c} not divisible by attention_head_dim")
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """One half of an SD v1.5-layout VAE (encoder or decoder), diffusers parameter names."""
+
+    block_channels: tuple[int, ...]
+    layers_per_block: int
+    norm_groups: int
+    mid_attention: bool
+    upsample: Upsample  # decoder only; ignored by the encoder
+
+    def __post_init__(self) -> None:
+        _check_groups("autoencoder", self.block_channels, self.norm_groups)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A complete Edge-SD-SR architecture."""
+
+    name: str
+    scale: int
+    lr_tile: int  # LR tile side the graphs are built for (static shapes)
+    latent_channels: int
+    latent_scaling: float  # z_h = latent_scaling * HR-encoder mean (SD v1.5: 0.18215)
+    conditioning: Conditioning
+    lr_encoder: LREncoderConfig
+    unet: UNetConfig
+    hr_encoder: AutoencoderConfig
+    decoder: AutoencoderConfig
+
+    def __post_init__(self) -> None:
+        if self.scale != 4:
+            raise ValueError(f"scale must be 4 (the LR encoder downsamples 2x, the VAE 8x), got {self.scale}")
+        factor = 2 ** (len(self.unet.block_channels) - 1)
+        if self.latent_size % factor:
+            raise ValueError(f"latent size {self.latent_size} not divisible by UNet factor {factor}")
+        if 2 ** (len(self.hr_encoder.block_channels) - 1) != 8 or 2 ** (len(self.decoder.block_channels) - 1) != 8:
+            raise ValueError("hr_encoder and decoder need 4 levels (f=8, as SD v1.5)")
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the latent grid (64 for a 128 LR tile)."""
+        return self.lr_tile // 2
+
+    @property
+    def hr_tile(self) -> int:
+        return self.lr_tile * self.scale
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    """Read a preset / checkpoint config JSON into a validated ModelConfig."""
+    return from_dict(ModelConfig, read_json(path), where=str(path))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def load_preset(name: str) -> ModelConfig:
+    path = PRESETS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ToolchainError(f"unknown preset '{name}' (available: {', '.join(preset_names())})")
+    return load_model_config(path)

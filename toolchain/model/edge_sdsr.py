@@ -1,0 +1,165 @@
+"""The full Edge-SD-SR model and its checkpoint format.
+
+A checkpoint is a folder: ``config.json`` (format version, toolchain version, the full
+ModelConfig under "model") and ``model.safetensors`` with prefixed keys
+(``lr_encoder.``, ``unet.``, ``decoder.``, ``hr_encoder.``). Loading is strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from toolchain import __version__
+from toolchain.configio import from_dict, read_json, to_dict
+from toolchain.errors import ToolchainError
+from toolchain.model.autoencoder import Decoder, HREncoder
+from toolchain.model.config import Conditioning, ModelConfig
+from toolchain.model.lr_encoder import LREncoder
+from toolchain.model.unet import UNet
+
+CHECKPOINT_FORMAT = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "nano"
+INFERENCE_COMPONENTS = ("lr_encoder", "unet", "decoder")
+TRAINING_ONLY_COMPONENTS = ("hr_encoder",)
+
+
+class EdgeSDSR(nn.Module):
+    """LR encoder + UNet + decoder (deployed) and the HR encoder (training only).
+
+    Images inside the model are in [-1, 1], NCHW. Latents are scaled (z = scaling * mean).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.latent_channels
+        unet_in = c if config.conditioning is Conditioning.BIDIRECTIONAL else 2 * c
+        self.lr_encoder = LREncoder(config.lr_encoder, c)
+        self.unet = UNet(config.unet, unet_in, c)
+        self.decoder = Decoder(config.decoder, c)
+        self.hr_encoder = HREncoder(config.hr_encoder, c)
+
+    def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H/2, W/2)."""
+        return self.lr_encoder(lr)
+
+    def encode_hr(self, hr: torch.Tensor) -> torch.Tensor:
+        """HR [-1, 1] (B, 3, 4H, 4W) -> z_h (B, C, H/2, W/2), scaled."""
+        return self.hr_encoder(hr) * self.config.latent_scaling
+
+    def denoise(self, unet_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Predict z_h from the UNet input at time t (B,)."""
+        return self.unet(unet_in, t)
+
+    def decode(self, z_h: torch.Tensor) -> torch.Tensor:
+        """Scaled latent -> image in about [-1, 1]."""
+        return self.decoder(z_h / self.config.latent_scaling)
+
+    def component_params(self) -> dict[str, int]:
+        names = INFERENCE_COMPONENTS + TRAINING_ONLY_COMPONENTS
+        return {n: sum(p.numel() for p in getattr(self, n).parameters()) for n in names}
+
+    def save_pretrained(self, path: Path, extra: dict | None = None) -> None:
+        """Write config.json + model.safetensors atomically (a temp folder, then rename)."""
+        save_checkpoint(path, self.config, self.state_dict(), extra)
+
+    @classmethod
+    def from_pretrained(cls, path: Path, map_location: str = "cpu") -> EdgeSDSR:
+        config = read_checkpoint_config(path)
+        model = cls(config)
+        model.load_state_dict_strict(load_weights(Path(path) / WEIGHTS_NAME, map_location), str(path))
+        return model
+
+    def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Load weights, failing with one line on missing/unexpected keys or shape mismatches."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+        if missing or unexpected or shapes:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+            if shapes:
+                k = shapes[0]
+                parts.append(
+                    f"{len(shapes)} with other shapes (e.g. {k}: {tuple(state[k].shape)} "
+                    f"vs {tuple(own[k].shape)} for preset '{self.config.name}')"
+                )
+            raise ToolchainError(
+                f"weights in {source} do not match the '{self.config.name}' architecture: "
+                + "; ".join(parts)
+                + "; use the checkpoint's own config.json or the matching --preset"
+            )
+        self.load_state_dict(state)
+
+
+def read_checkpoint_config(path: Path) -> ModelConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ToolchainError(f"checkpoint {path} does not exist; pass --checkpoint DIR (a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+    if not path.is_dir():
+        raise ToolchainError(
+            f"checkpoint {path} is a file; a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}"
+        )
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (path / name).is_file():
+            raise ToolchainError(
+                f"checkpoint {path} has no {name}; run `toolchain train` or pass --checkpoint DIR"
+            )
+    data = read_json(path / CONFIG_NAME)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "model" not in data:
+        raise ToolchainError(
+            f"{path / CONFIG_NAME} is not an Edge-SD-SR checkpoint config (format {CHECKPOINT_FORMAT})"
+        )
+    return from_dict(ModelConfig, data["model"], where=f"{path / CONFIG_NAME}:model")
+
+
+def load_weights(path: Path, map_location: str = "cpu") -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ToolchainError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
+
+
+def save_checkpoint(
+    path: Path, config: ModelConfig, state: dict[str, torch.Tensor], extra: dict | None = None
+) -> None:
+    """Write a checkpoint folder atomically: build it beside the target, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
+        meta.update(extra or {})
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        _rmtree(tmp)
+        raise
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

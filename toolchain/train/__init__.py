@@ -1,0 +1,1 @@
+"""Training: a recipe of stages (autoencoder, joint, decoder), resumable in chunks."""

@@ -1,0 +1,61 @@
+"""Training recipe config: the data, the preset, and the ordered stages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolchain.configio import from_dict, read_json
+from toolchain.diffusion.schedule import ScheduleConfig
+from toolchain.errors import ToolchainError
+
+
+class Stage(str, enum.Enum):
+    AUTOENCODER = "autoencoder"  # HR encoder + decoder as an autoencoder (when no SD VAE is given)
+    JOINT = "joint"  # UNet + LR encoder, bidirectional diffusion loss, frozen HR encoder
+    DECODER = "decoder"  # decoder fine-tuned on the one-step output latents
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    stage: Stage
+    steps: int
+    learning_rate: float
+    batch_size: int
+    save_every: int = 200
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
+            raise ValueError(f"{self.stage.value}: steps, batch_size and save_every must be >= 1")
+        if self.learning_rate <= 0:
+            raise ValueError(f"{self.stage.value}: learning_rate must be > 0, got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    preset: str
+    train_data: tuple[str, ...]  # folders of HR images; relative paths are relative to the recipe
+    stages: tuple[StageConfig, ...]
+    hr_crop: int = 128  # HR crop side in px (LR crop = hr_crop / 4)
+    max_side: int = 1024  # larger training photos are downscaled to this longer side at load
+    seed: int = 0
+    latent_reg: float = 1e-4  # autoencoder: L2 pull of the latent towards 0 (keeps its scale bounded)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    def __post_init__(self) -> None:
+        if self.hr_crop % 32:
+            raise ValueError(f"hr_crop must be a multiple of 32, got {self.hr_crop}")
+        names = [s.stage for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("each stage may appear once")
+
+
+def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
+    """Parse a recipe JSON; returns the config and its data folders resolved to absolute paths."""
+    recipe = from_dict(RecipeConfig, read_json(path), where=str(path))
+    folders = [(Path(path).parent / d).resolve() for d in recipe.train_data]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ToolchainError(f"{path}: train_data folder {folder} does not exist")
+    return recipe, folders

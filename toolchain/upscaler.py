@@ -1,0 +1,119 @@
+"""Whole-image 4x upscaling: the tile plan around any tile runner (torch here).
+
+The app layer (as in qai-hub-models' ``app.py``): pre/post-processing and tiling sit
+around a callable that maps a batch of LR tiles to HR tiles, so the torch model and
+exported graphs share one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from toolchain.diffusion.sampler import OneStepSR
+from toolchain.errors import ToolchainError
+from toolchain.imageio import LoadedImage, load_image, save_image
+from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.tiling import Tile, TilePlan, TileSpec, plan_tiles, upscale_tiled
+
+MAX_INPUT_PIXELS = 4096 * 4096  # 16.8 MP in -> 268 MP out (805 MB as 8-bit RGB)
+Progress = Callable[[int, int], None]  # (tiles done, tiles in this image)
+
+
+class TileRunner(Protocol):
+    """Maps a batch of LR tiles (N, t, t, 3) float32 in [0, 1] to HR tiles (N, 4t, 4t, 3)."""
+
+    def start_image(self, plan: TilePlan) -> None:
+        """Called once per image before its tiles (e.g. to draw a noise field)."""
+
+    def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Latent noise at t = 1. scale 0 (default) is deterministic: eps = 0."""
+
+    scale: float = 0.0
+    seed: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ToolchainError("--device cuda requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+class TorchTileRunner:
+    """Runs the one-step torch model on NHWC float32 tile batches in [0, 1].
+
+    With noise enabled, eps is cut from one latent noise field per image (seeded), so
+    overlapping tiles see the same noise and blending stays seam-free.
+    """
+
+    def __init__(self, model: EdgeSDSR, device: torch.device, noise: NoiseConfig) -> None:
+        self.sampler = OneStepSR(model.to(device).eval(), noise_scale=noise.scale)
+        self.device = device
+        self.noise = noise
+        self.eps_field: torch.Tensor | None = None
+
+    def start_image(self, plan: TilePlan) -> None:
+        """Draw the image's latent noise field (only when noise is enabled)."""
+        if self.noise.scale:
+            gen = torch.Generator().manual_seed(self.noise.seed)
+            c = self.sampler.model.config.latent_channels
+            shape = (c, plan.padded_height // 2, plan.padded_width // 2)
+            self.eps_field = torch.randn(shape, generator=gen)
+
+    def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray:
+        lr = torch.from_numpy(np.ascontiguousarray(tiles_nhwc)).permute(0, 3, 1, 2).to(self.device)
+        eps = None
+        if self.eps_field is not None:
+            size = tiles_nhwc.shape[1] // 2
+            eps = torch.stack(
+                [self.eps_field[:, t.y // 2 : t.y // 2 + size, t.x // 2 : t.x // 2 + size] for t in tiles]
+            ).to(self.device)
+        with torch.inference_mode():
+            hr = self.sampler(lr, eps)
+        return hr.permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def upscale_loaded(
+    image: LoadedImage,
+    runner: TileRunner,
+    spec: TileSpec,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Upscale RGB with the model (tiled) and alpha bicubically; returns uint8 RGB and alpha."""
+    h, w = image.rgb.shape[:2]
+    plan = plan_tiles(h, w, spec)
+    runner.start_image(plan)
+    tick = None if progress is None else lambda done: progress(done, plan.num_tiles)
+    rgb = upscale_tiled(image.rgb, spec, runner, batch_size, tick, out_dtype=np.uint8)
+    alpha = None
+    if image.alpha is not None:
+        a = torch.from_numpy(image.alpha)[None, None]
+        up = F.interpolate(a, scale_factor=spec.scale, mode="bicubic", align_corners=False)
+        alpha = up[0, 0].clamp(0, 1).numpy()
+    return rgb, alpha
+
+
+def upscale_file(
+    src: Path,
+    dst: Path,
+    runner: TileRunner,
+    spec: TileSpec,
+    batch_size: int = 4,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Read ``src``, upscale, write ``dst`` atomically; returns the output (width, height)."""
+    image = load_image(src, MAX_INPUT_PIXELS)
+    rgb, alpha = upscale_loaded(image, runner, spec, batch_size, progress)
+    save_image(dst, rgb, alpha)
+    return rgb.shape[1], rgb.shape[0]
