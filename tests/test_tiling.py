@@ -109,9 +109,7 @@ def test_spec_json_missing_key() -> None:
 # --- plan ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("n", "count"), [(512, 5), (128, 1), (129, 2), (1, 1), (224, 2), (225, 3)]
-)
+@pytest.mark.parametrize(("n", "count"), [(512, 5), (128, 1), (129, 2), (1, 1), (224, 2), (225, 3)])
 def test_tile_count_default(n: int, count: int) -> None:
     assert tile_count(n, TileSpec()) == count
 
@@ -200,9 +198,7 @@ def test_pad_and_extract_errors() -> None:
 
 
 def test_ramp_golden() -> None:
-    np.testing.assert_allclose(
-        ramp(4), [0.04296875, 0.31640625, 0.68359375, 0.95703125]
-    )
+    np.testing.assert_allclose(ramp(4), [0.04296875, 0.31640625, 0.68359375, 0.95703125])
     assert ramp(4).dtype == np.float32
     assert ramp(0).shape == (0,)
     r = ramp(128)
@@ -249,12 +245,8 @@ def test_windows_partition_of_unity(spec: TileSpec, h: int, w: int) -> None:
 
 @pytest.mark.parametrize("mode", list(PadMode))
 @pytest.mark.parametrize("batch_size", [1, 7])
-@pytest.mark.parametrize(
-    ("spec", "h", "w"), [(SMALL, 1, 1), (SMALL, 127, 129), (TileSpec(), 513, 300)]
-)
-def test_nearest_equals_whole_image(
-    spec: TileSpec, h: int, w: int, batch_size: int, mode: PadMode
-) -> None:
+@pytest.mark.parametrize(("spec", "h", "w"), [(SMALL, 1, 1), (SMALL, 127, 129), (TileSpec(), 513, 300)])
+def test_nearest_equals_whole_image(spec: TileSpec, h: int, w: int, batch_size: int, mode: PadMode) -> None:
     spec = TileSpec(spec.tile, spec.overlap, spec.scale, mode)
     image = np.random.default_rng(h * w).random((h, w, 3), dtype=np.float32)
     done: list[int] = []
@@ -262,9 +254,7 @@ def test_nearest_equals_whole_image(
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, nearest(image, spec.scale), atol=1e-4)
     num_tiles = plan_tiles(h, w, spec).num_tiles
-    assert done == [
-        min(i + batch_size, num_tiles) for i in range(0, num_tiles, batch_size)
-    ]
+    assert done == [min(i + batch_size, num_tiles) for i in range(0, num_tiles, batch_size)]
 
 
 def test_batches_never_exceed_batch_size() -> None:
@@ -279,9 +269,7 @@ def test_batches_never_exceed_batch_size() -> None:
     assert sum(sizes) == plan_tiles(60, 60, SMALL).num_tiles
 
 
-@pytest.mark.parametrize(
-    ("spec", "h", "w"), [(SMALL, 1, 1), (SMALL, 75, 30), (TileSpec(), 513, 300)]
-)
+@pytest.mark.parametrize(("spec", "h", "w"), [(SMALL, 1, 1), (SMALL, 75, 30), (TileSpec(), 513, 300)])
 def test_assembler_bands_and_memory_bound(spec: TileSpec, h: int, w: int) -> None:
     plan = plan_tiles(h, w, spec)
     image = np.random.default_rng(1).random((h, w, 2), dtype=np.float32)
@@ -303,9 +291,7 @@ def test_assembler_bands_and_memory_bound(spec: TileSpec, h: int, w: int) -> Non
         assert 0 < rows.shape[0] <= assembler.accumulator_rows
         y += rows.shape[0]
     assert y == plan.out_height
-    np.testing.assert_allclose(
-        np.concatenate([r for _, r in bands]), nearest(image, spec.scale), atol=1e-4
-    )
+    np.testing.assert_allclose(np.concatenate([r for _, r in bands]), nearest(image, spec.scale), atol=1e-4)
 
 
 def test_assembler_errors() -> None:

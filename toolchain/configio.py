@@ -27,9 +27,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ToolchainError(
-            f"{where}: unknown key '{unknown[0]}' (valid keys: {', '.join(sorted(fields))})"
-        )
+        raise ToolchainError(f"{where}: unknown key '{unknown[0]}' (valid keys: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, field in fields.items():
         if name not in data:

@@ -94,7 +94,9 @@ def summarize(scores: list[ImageScore], method: str, dataset: str) -> EvalSummar
     )
 
 
-def write_report(out_dir: Path, stem: str, scores: list[ImageScore], summary: EvalSummary) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path, stem: str, scores: list[ImageScore], summary: EvalSummary
+) -> tuple[Path, Path]:
     """Write ``<stem>.csv`` (per image) and ``<stem>.json`` (summary), each atomically."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(asdict(scores[0])) if scores else ["name"])

@@ -455,15 +455,18 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
 def output_path_for(input_path: Path, out: Path, n_inputs: int) -> Path:
     """Where the upscaled ``input_path`` goes for ``-o out``.
 
-    With one input, an ``out`` ending in a supported image suffix (and not an existing
-    folder) is the output file; otherwise ``out`` is a folder and the result is
-    ``out / input_path.name``. Raises ToolchainError when several inputs meet a file-like
-    ``out``, or when the output would overwrite the input itself.
+    An ``out`` with a suffix that is not an existing folder names a file: it must be a
+    supported image suffix (``-o x.gif`` is refused, not turned into a folder ``x.gif``).
+    Otherwise ``out`` is a folder and the result is ``out / input_path.name``. Raises
+    ToolchainError when several inputs meet a file-like ``out``, or when the output
+    would overwrite the input itself.
     """
     if n_inputs < 1:
         raise ValueError(f"n_inputs must be at least 1, got {n_inputs}")
     input_path, out = Path(input_path), Path(out)
-    file_like = out.suffix.lower() in SUPPORTED_SUFFIXES and not out.is_dir()
+    file_like = bool(out.suffix) and not out.is_dir()
+    if file_like:
+        _check_suffix(out, "write")
     if file_like and n_inputs > 1:
         raise ToolchainError(f"-o must be a directory when upscaling several images, got {_show(out)}")
     target = out if file_like else out / input_path.name

@@ -73,15 +73,11 @@ class TileSpec:
         for name in ("tile", "overlap", "scale"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ToolchainError(
-                    f"tile spec: {name} must be an integer, got {value!r}"
-                )
+                raise ToolchainError(f"tile spec: {name} must be an integer, got {value!r}")
         if self.tile < 1:
             raise ToolchainError(f"tile spec: tile must be >= 1, got {self.tile}")
         if not 0 <= self.overlap < self.tile:
-            raise ToolchainError(
-                f"tile spec: overlap must be in [0, tile={self.tile}), got {self.overlap}"
-            )
+            raise ToolchainError(f"tile spec: overlap must be in [0, tile={self.tile}), got {self.overlap}")
         if 2 * self.overlap > self.tile:
             raise ToolchainError(
                 f"tile spec: overlap must be <= tile/2 = {self.tile / 2:g}, got {self.overlap}"
@@ -89,9 +85,7 @@ class TileSpec:
         if self.scale < 1:
             raise ToolchainError(f"tile spec: scale must be >= 1, got {self.scale}")
         if not isinstance(self.pad_mode, PadMode):
-            raise ToolchainError(
-                f"tile spec: pad_mode must be a PadMode, got {self.pad_mode!r}"
-            )
+            raise ToolchainError(f"tile spec: pad_mode must be a PadMode, got {self.pad_mode!r}")
 
     @property
     def stride(self) -> int:
@@ -112,21 +106,15 @@ class TileSpec:
     def from_json_dict(cls, d: dict[str, Any]) -> TileSpec:
         """Parse :meth:`to_json_dict` output; every key is required, no others allowed."""
         if not isinstance(d, dict):
-            raise ToolchainError(
-                f"tile spec: expected a JSON object, got {type(d).__name__}"
-            )
+            raise ToolchainError(f"tile spec: expected a JSON object, got {type(d).__name__}")
         for key in d:
             if key not in _SPEC_KEYS:
-                raise ToolchainError(
-                    f"tile spec: unknown key {key!r} (allowed: {', '.join(_SPEC_KEYS)})"
-                )
+                raise ToolchainError(f"tile spec: unknown key {key!r} (allowed: {', '.join(_SPEC_KEYS)})")
         for key in _SPEC_KEYS:
             if key not in d:
                 raise ToolchainError(f"tile spec: missing key {key!r}")
         if d["version"] != SPEC_VERSION:
-            raise ToolchainError(
-                f"tile spec: unsupported version {d['version']!r} (expected {SPEC_VERSION})"
-            )
+            raise ToolchainError(f"tile spec: unsupported version {d['version']!r} (expected {SPEC_VERSION})")
         try:
             pad_mode = PadMode(d["pad_mode"])
         except ValueError:
@@ -134,9 +122,7 @@ class TileSpec:
             raise ToolchainError(
                 f"tile spec: unknown pad_mode {d['pad_mode']!r} (allowed: {allowed})"
             ) from None
-        return cls(
-            tile=d["tile"], overlap=d["overlap"], scale=d["scale"], pad_mode=pad_mode
-        )
+        return cls(tile=d["tile"], overlap=d["overlap"], scale=d["scale"], pad_mode=pad_mode)
 
 
 def tile_count(length: int, spec: TileSpec) -> int:
@@ -171,9 +157,7 @@ class TilePlan:
 
     def __post_init__(self) -> None:
         if self.height < 1 or self.width < 1:
-            raise ToolchainError(
-                f"tile plan: image size must be >= 1x1, got {self.height}x{self.width}"
-            )
+            raise ToolchainError(f"tile plan: image size must be >= 1x1, got {self.height}x{self.width}")
         expected = (
             tile_count(self.height, self.spec),
             tile_count(self.width, self.spec),
@@ -209,9 +193,7 @@ class TilePlan:
         """All tiles in row-major order (the order :class:`TileAssembler` expects)."""
         stride = self.spec.stride
         return [
-            Tile(row=r, col=c, y=r * stride, x=c * stride)
-            for r in range(self.rows)
-            for c in range(self.cols)
+            Tile(row=r, col=c, y=r * stride, x=c * stride) for r in range(self.rows) for c in range(self.cols)
         ]
 
     @property
@@ -238,9 +220,7 @@ class TilePlan:
 def plan_tiles(height: int, width: int, spec: TileSpec) -> TilePlan:
     """Lay the regular tile grid over a ``height x width`` LR image."""
     if height < 1 or width < 1:
-        raise ToolchainError(
-            f"tile plan: image size must be >= 1x1, got {height}x{width}"
-        )
+        raise ToolchainError(f"tile plan: image size must be >= 1x1, got {height}x{width}")
     return TilePlan(
         spec=spec,
         height=height,
@@ -290,9 +270,7 @@ def blend_window(plan: TilePlan, tile: Tile) -> np.ndarray:
 
 def _check_hwc(image: np.ndarray, what: str) -> None:
     if image.ndim != 3:
-        raise ToolchainError(
-            f"{what}: expected an HxWxC array, got shape {image.shape}"
-        )
+        raise ToolchainError(f"{what}: expected an HxWxC array, got shape {image.shape}")
 
 
 def pad_image(image: np.ndarray, plan: TilePlan) -> np.ndarray:
@@ -300,8 +278,7 @@ def pad_image(image: np.ndarray, plan: TilePlan) -> np.ndarray:
     _check_hwc(image, "pad_image")
     if image.shape[:2] != (plan.height, plan.width):
         raise ToolchainError(
-            f"pad_image: image is {image.shape[0]}x{image.shape[1]}, "
-            f"plan is for {plan.height}x{plan.width}"
+            f"pad_image: image is {image.shape[0]}x{image.shape[1]}, plan is for {plan.height}x{plan.width}"
         )
     pad = (
         (0, plan.padded_height - plan.height),
@@ -344,9 +321,7 @@ class TileAssembler:
 
     def __init__(self, plan: TilePlan, channels: int) -> None:
         if channels < 1:
-            raise ToolchainError(
-                f"tile assembler: channels must be >= 1, got {channels}"
-            )
+            raise ToolchainError(f"tile assembler: channels must be >= 1, got {channels}")
         self._plan = plan
         self._tiles = plan.tiles
         self._next = 0
@@ -363,9 +338,7 @@ class TileAssembler:
         """Blend one tile's ``(tile*scale, tile*scale, C)`` output; return finished bands."""
         plan = self._plan
         if self._next >= len(self._tiles):
-            raise ToolchainError(
-                f"tile assembler: all {len(self._tiles)} tiles already added"
-            )
+            raise ToolchainError(f"tile assembler: all {len(self._tiles)} tiles already added")
         expected = self._tiles[self._next]
         if tile != expected:
             raise ToolchainError(
@@ -375,16 +348,12 @@ class TileAssembler:
         size = plan.spec.tile * plan.spec.scale
         shape = (size, size, self._acc.shape[2])
         if output.shape != shape:
-            raise ToolchainError(
-                f"tile assembler: tile output has shape {output.shape}, expected {shape}"
-            )
+            raise ToolchainError(f"tile assembler: tile output has shape {output.shape}, expected {shape}")
         self._next += 1
         x0 = tile.x * plan.spec.scale
         width = min(size, plan.out_width - x0)
         window = blend_window(plan, tile)[:, :width]
-        self._acc[:, x0 : x0 + width] += (
-            output[:, :width].astype(np.float32) * window[..., None]
-        )
+        self._acc[:, x0 : x0 + width] += output[:, :width].astype(np.float32) * window[..., None]
         self._weight[:, x0 : x0 + width] += window
         if tile.col < plan.cols - 1 or tile.row == plan.rows - 1:
             return []
@@ -401,9 +370,7 @@ class TileAssembler:
         """Return the last tile row's band (cropped to ``out_height``) once all tiles are in."""
         plan = self._plan
         if self._next != len(self._tiles):
-            raise ToolchainError(
-                f"tile assembler: finish() after {self._next} of {len(self._tiles)} tiles"
-            )
+            raise ToolchainError(f"tile assembler: finish() after {self._next} of {len(self._tiles)} tiles")
         y0 = (plan.rows - 1) * plan.spec.stride * plan.spec.scale
         rows = min(self.accumulator_rows, plan.out_height - y0)
         return [(y0, self._normalised(rows))]
@@ -431,9 +398,7 @@ def upscale_tiled(
     """
     _check_hwc(image, "upscale_tiled")
     if batch_size < 1:
-        raise ToolchainError(
-            f"upscale_tiled: batch_size must be >= 1, got {batch_size}"
-        )
+        raise ToolchainError(f"upscale_tiled: batch_size must be >= 1, got {batch_size}")
     image = np.asarray(image, dtype=np.float32)
     plan = plan_tiles(image.shape[0], image.shape[1], spec)
     channels = image.shape[2]

@@ -36,8 +36,12 @@ def friendly_errors(fn: F) -> F:
 def progress_bar() -> Progress:
     """A rich progress bar on stderr (plain, non-animated output when not a terminal)."""
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     )
 
 
@@ -48,7 +52,8 @@ def load_checkpoint(path: Path, device: str = "cpu") -> EdgeSDSR:
 CheckpointOption = Annotated[
     Path,
     typer.Option(
-        "--checkpoint", "-c",
+        "--checkpoint",
+        "-c",
         help="Checkpoint folder (config.json + model.safetensors). Default: the embedded nano model.",
     ),
 ]

@@ -28,13 +28,15 @@ from toolchain.tiling import TileSpec
 from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, upscale_loaded
 
 
-class Baseline(str, enum.Enum):
+class Baseline(enum.StrEnum):
     BICUBIC = "bicubic"
 
 
 @friendly_errors
 def evaluate_command(
-    data: Annotated[Path, typer.Option("--data", help="Folder with HR/ and LR/ (equal file names, LR x4 smaller).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder with HR/ and LR/ (equal file names, LR x4 smaller).")
+    ],
     checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
     baseline: Annotated[
         Baseline | None, typer.Option(help="Score a baseline instead of the model, with the same protocol.")

@@ -39,10 +39,15 @@ def info(
         table.add_column(col, justify="right" if col != "component" else "left")
     for name, count in report.params.items():
         macs = report.macs_by_component.get(name)
-        table.add_row(name, f"{count / 1e6:.2f} M", f"{macs / 1e9:.2f}" if macs is not None else "-",
-                      "yes" if name in report.macs_by_component else "training only")
-    table.add_row("total (deployed)", f"{report.params_total / 1e6:.2f} M",
-                  f"{report.macs_per_patch / 1e9:.2f}", "")
+        table.add_row(
+            name,
+            f"{count / 1e6:.2f} M",
+            f"{macs / 1e9:.2f}" if macs is not None else "-",
+            "yes" if name in report.macs_by_component else "training only",
+        )
+    table.add_row(
+        "total (deployed)", f"{report.params_total / 1e6:.2f} M", f"{report.macs_per_patch / 1e9:.2f}", ""
+    )
     out_console.print(table)
     out_console.print(
         f"per {report.lr_tile[1]}x{report.lr_tile[2]} LR patch: {report.macs_per_patch / 1e9:.2f} GMACs = "

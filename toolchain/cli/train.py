@@ -16,7 +16,9 @@ from toolchain.train.stages import run_recipe
 @friendly_errors
 def train(
     recipe: Annotated[Path, typer.Option("--recipe", help="Recipe JSON, e.g. models/nano/recipe.json.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: one checkpoint per stage + log.jsonl.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: one checkpoint per stage + log.jsonl.")
+    ],
     resume: Annotated[bool, typer.Option(help="Continue the run in --out where it stopped.")] = False,
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop cleanly after this many minutes (resume later).")
@@ -33,6 +35,8 @@ def train(
     config, folders = load_recipe(recipe)
     final = run_recipe(config, folders, out, resume, max_minutes, err_console)
     if final is None:
-        out_console.print(f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume")
+        out_console.print(
+            f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume"
+        )
     else:
         out_console.print(f"finished; final checkpoint: {final}", highlight=False)

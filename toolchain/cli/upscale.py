@@ -27,7 +27,8 @@ from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, ups
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Images (PNG, JPEG, WebP) or folders of images.")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output file (one input) or folder; format follows the extension.")
+        Path,
+        typer.Option("--out", "-o", help="Output file (one input) or folder; format follows the extension."),
     ],
     checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
     device: DeviceOption = "cpu",
@@ -51,10 +52,14 @@ def upscale(
     seen: dict[Path, Path] = {}
     for src, dst in zip(sources, targets, strict=True):
         if dst.resolve() in seen:
-            raise ToolchainError(f"{src} and {seen[dst.resolve()]} would both be written to {dst}; rename one")
+            raise ToolchainError(
+                f"{src} and {seen[dst.resolve()]} would both be written to {dst}; rename one"
+            )
         seen[dst.resolve()] = src
         check_writable_output(dst)
-    runner = TorchTileRunner(load_checkpoint(checkpoint), resolve_device(device), NoiseConfig(noise_scale, seed))
+    runner = TorchTileRunner(
+        load_checkpoint(checkpoint), resolve_device(device), NoiseConfig(noise_scale, seed)
+    )
     with progress_bar() as progress:
         for src, dst in zip(sources, targets, strict=True):
             task = progress.add_task(src.name, total=None)

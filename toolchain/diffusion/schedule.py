@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 
 
-class ScheduleKind(str, enum.Enum):
+class ScheduleKind(enum.StrEnum):
     COSINE = "cosine"  # alpha_t = cos(pi t / 2)
     SCALED_LINEAR = "scaled_linear"  # SD v1.5 betas, rescaled to zero terminal SNR (Lin et al. 2024)
 
 
-class TimestepSampling(str, enum.Enum):
+class TimestepSampling(enum.StrEnum):
     UNIFORM = "uniform"  # t ~ U[0, 1], the textbook choice
     BIASED = "biased"  # CHOSEN "modified noise sampling schedule": mass near t = 1
 
@@ -49,7 +49,8 @@ def _sd_sqrt_alphas_cumprod_zsnr() -> torch.Tensor:
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
     sqrt_ac = torch.cumprod(1.0 - betas, 0).sqrt()
     first, last = sqrt_ac[0].clone(), sqrt_ac[-1].clone()
-    return (sqrt_ac - last) * first / (first - last)
+    rescaled = (sqrt_ac - last) * first / (first - last)
+    return torch.cat([torch.ones(1, dtype=torch.float64), rescaled])  # t = 0 is the clean latent
 
 
 _SD_SQRT_AC = _sd_sqrt_alphas_cumprod_zsnr()
@@ -66,7 +67,7 @@ def alpha_sigma(t: torch.Tensor, cfg: ScheduleConfig) -> tuple[torch.Tensor, tor
         lo = pos.floor().long().clamp(max=len(table) - 2)
         frac = pos - lo
         alpha = (table[lo] * (1 - frac) + table[lo + 1] * frac).to(t.dtype)
-        alpha = torch.where(t >= 1.0, torch.zeros_like(alpha), alpha)
+    alpha = torch.where(t >= 1.0, torch.zeros_like(alpha), alpha)  # exact 0 (float cos(pi/2) is not)
     sigma = torch.sqrt((1.0 - alpha**2).clamp(min=0.0))
     return alpha, sigma
 
@@ -81,7 +82,9 @@ def loss_weight(t: torch.Tensor, cfg: ScheduleConfig) -> torch.Tensor:
     return snr(t, cfg).clamp(cfg.snr_weight_min, cfg.snr_weight_max)
 
 
-def sample_t(n: int, cfg: ScheduleConfig, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+def sample_t(
+    n: int, cfg: ScheduleConfig, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Draw n training timesteps in [0, 1] from the configured distribution."""
     u = torch.rand(n, generator=generator, dtype=torch.float32)
     if cfg.sampling is TimestepSampling.UNIFORM:

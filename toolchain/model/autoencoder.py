@@ -34,9 +34,7 @@ class _DownBlock(nn.Module):
 
 
 class _UpBlock(nn.Module):
-    def __init__(
-        self, in_ch: int, out_ch: int, layers: int, groups: int, up: Upsampler | None
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int, layers: int, groups: int, up: Upsampler | None) -> None:
         super().__init__()
         self.resnets = nn.ModuleList(
             [ResnetBlock(in_ch if i == 0 else out_ch, out_ch, groups) for i in range(layers)]

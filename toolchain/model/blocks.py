@@ -90,9 +90,7 @@ class MidBlock(nn.Module):
         self, channels: int, groups: int, head_dim: int, attention: bool, temb_dim: int | None = None
     ) -> None:
         super().__init__()
-        self.resnets = nn.ModuleList(
-            [ResnetBlock(channels, channels, groups, temb_dim) for _ in range(2)]
-        )
+        self.resnets = nn.ModuleList([ResnetBlock(channels, channels, groups, temb_dim) for _ in range(2)])
         self.attentions = nn.ModuleList([Attention(channels, groups, head_dim)] if attention else [])
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,8 +106,6 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     Returns a (B, dim) tensor with cos in the first half and sin in the second.
     """
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = (t.float() * 1000.0)[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)

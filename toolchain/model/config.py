@@ -12,14 +12,14 @@ from toolchain.errors import ToolchainError
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "models" / "presets"
 
 
-class Conditioning(str, enum.Enum):
+class Conditioning(enum.StrEnum):
     """How the LR latent conditions the diffusion (PAPER.md, CHOSEN formulation)."""
 
     BIDIRECTIONAL = "bidirectional"  # LR latent enters the forward process; UNet sees z_t only
     UNIDIRECTIONAL = "unidirectional"  # classic SD-SR: UNet sees concat[z_t, z_l_mu]
 
 
-class Upsample(str, enum.Enum):
+class Upsample(enum.StrEnum):
     """2x upsampling operator in decoder and UNet."""
 
     NEAREST = "nearest"  # SD v1.5 layout: nearest resize then 3x3 conv
@@ -27,6 +27,8 @@ class Upsample(str, enum.Enum):
 
 
 def _check_groups(where: str, channels: tuple[int, ...], groups: int) -> None:
+    if groups < 1:
+        raise ValueError(f"{where}: norm_groups must be >= 1, got {groups}")
     for c in channels:
         if c % groups:
             raise ValueError(f"{where}: channels {c} not divisible by norm_groups {groups}")
@@ -46,6 +48,8 @@ class LREncoderConfig:
             raise ValueError(f"lr_encoder.channels needs 2 entries (LR, latent), got {self.channels}")
         if self.sigma_floor < 0:
             raise ValueError(f"lr_encoder.sigma_floor must be >= 0, got {self.sigma_floor}")
+        if self.layers_per_block < 1:
+            raise ValueError(f"lr_encoder.layers_per_block must be >= 1, got {self.layers_per_block}")
         _check_groups("lr_encoder", self.channels, self.norm_groups)
 
 
@@ -61,6 +65,8 @@ class UNetConfig:
     upsample: Upsample
 
     def __post_init__(self) -> None:
+        if not self.block_channels or self.layers_per_block < 1 or self.attention_head_dim < 1:
+            raise ValueError("unet needs block_channels, layers_per_block >= 1 and attention_head_dim >= 1")
         if len(self.attention) != len(self.block_channels):
             raise ValueError(
                 f"unet.attention has {len(self.attention)} entries, "
@@ -104,10 +110,20 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.scale != 4:
             raise ValueError(f"scale must be 4 (the LR encoder downsamples 2x, the VAE 8x), got {self.scale}")
+        if self.lr_tile < 2 or self.lr_tile % 2 or self.latent_channels < 1:
+            raise ValueError(
+                f"lr_tile must be even and >= 2 and latent_channels >= 1, got {self.lr_tile}, "
+                f"{self.latent_channels}"
+            )
+        if self.hr_encoder.layers_per_block < 1 or self.decoder.layers_per_block < 0:
+            raise ValueError("hr_encoder.layers_per_block must be >= 1 and decoder.layers_per_block >= 0")
         factor = 2 ** (len(self.unet.block_channels) - 1)
         if self.latent_size % factor:
             raise ValueError(f"latent size {self.latent_size} not divisible by UNet factor {factor}")
-        if 2 ** (len(self.hr_encoder.block_channels) - 1) != 8 or 2 ** (len(self.decoder.block_channels) - 1) != 8:
+        if (
+            2 ** (len(self.hr_encoder.block_channels) - 1) != 8
+            or 2 ** (len(self.decoder.block_channels) - 1) != 8
+        ):
             raise ValueError("hr_encoder and decoder need 4 levels (f=8, as SD v1.5)")
 
     @property

@@ -109,7 +109,10 @@ class EdgeSDSR(nn.Module):
 def read_checkpoint_config(path: Path) -> ModelConfig:
     path = Path(path)
     if not path.exists():
-        raise ToolchainError(f"checkpoint {path} does not exist; pass --checkpoint DIR (a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+        raise ToolchainError(
+            f"checkpoint {path} does not exist; pass --checkpoint DIR "
+            f"(a folder with {CONFIG_NAME} and {WEIGHTS_NAME})"
+        )
     if not path.is_dir():
         raise ToolchainError(
             f"checkpoint {path} is a file; a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}"
@@ -149,6 +152,7 @@ def save_checkpoint(
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
         if path.exists():
             old = path.with_name(f".{path.name}.old")
+            _rmtree(old)  # left by an interrupted earlier save; os.replace onto it would fail
             os.replace(path, old)
             os.replace(tmp, path)
             _rmtree(old)

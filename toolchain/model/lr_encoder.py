@@ -26,9 +26,7 @@ class LREncoder(nn.Module):
         g = cfg.norm_groups
         self.sigma_floor = cfg.sigma_floor
         self.conv_in = nn.Conv2d(3, c_lr, 3, padding=1)
-        self.lr_blocks = nn.ModuleList(
-            ResnetBlock(c_lr, c_lr, g) for _ in range(cfg.layers_per_block)
-        )
+        self.lr_blocks = nn.ModuleList(ResnetBlock(c_lr, c_lr, g) for _ in range(cfg.layers_per_block))
         self.downsample = Downsample(c_lr)
         self.latent_blocks = nn.ModuleList(
             ResnetBlock(c_lr if i == 0 else c_lat, c_lat, g) for i in range(cfg.layers_per_block)

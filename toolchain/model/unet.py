@@ -30,9 +30,7 @@ class _Level(nn.Module):
         super().__init__()
         g = cfg.norm_groups
         self.resnets = nn.ModuleList(ResnetBlock(c, out_ch, g, temb) for c in in_chs)
-        self.attentions = nn.ModuleList(
-            Attention(out_ch, g, cfg.attention_head_dim) for _ in in_chs if attn
-        )
+        self.attentions = nn.ModuleList(Attention(out_ch, g, cfg.attention_head_dim) for _ in in_chs if attn)
 
 
 class UNet(nn.Module):

@@ -11,7 +11,7 @@ from toolchain.diffusion.schedule import ScheduleConfig
 from toolchain.errors import ToolchainError
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     AUTOENCODER = "autoencoder"  # HR encoder + decoder as an autoencoder (when no SD VAE is given)
     JOINT = "joint"  # UNet + LR encoder, bidirectional diffusion loss, frozen HR encoder
     DECODER = "decoder"  # decoder fine-tuned on the one-step output latents

@@ -61,8 +61,11 @@ def joint_loss(
     pred = model.denoise(unet_input(z_t, z_l_mu, cond), t)
     per_sample = (pred - z_h).pow(2).mean(dim=(1, 2, 3))
     loss = (loss_weight(t, recipe.schedule) * per_sample).mean()
-    stats = {"mse": per_sample.mean().item(), "sigma_mean": z_l_sigma.mean().item(),
-             "sigma_at_floor": (z_l_sigma < model.config.lr_encoder.sigma_floor + 1e-3).float().mean().item()}
+    stats = {
+        "mse": per_sample.mean().item(),
+        "sigma_mean": z_l_sigma.mean().item(),
+        "sigma_at_floor": (z_l_sigma < model.config.lr_encoder.sigma_floor + 1e-3).float().mean().item(),
+    }
     return loss, stats
 
 
@@ -117,7 +120,8 @@ def run_stage(
         model, state = EdgeSDSR(load_preset(recipe.preset)), None
     if model.config.name != recipe.preset:
         raise ToolchainError(
-            f"{stage_dir}: checkpoint preset '{model.config.name}' differs from the recipe's '{recipe.preset}'"
+            f"{stage_dir}: checkpoint preset '{model.config.name}' "
+            f"differs from the recipe's '{recipe.preset}'"
         )
     if state is not None and state["stage"] != stage.value:
         raise ToolchainError(f"{state_path} belongs to stage '{state['stage']}', not '{stage.value}'")
@@ -142,8 +146,14 @@ def run_stage(
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
     log_path = out_dir / "log.jsonl"
     t0, seen = time.monotonic(), 0
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
@@ -170,8 +180,15 @@ def run_stage(
     return True
 
 
-def _save(model: EdgeSDSR, opt: torch.optim.Optimizer, gen: torch.Generator, step: int, stage: Stage,
-          stage_dir: Path, calibrate: HRCropSampler | None) -> None:
+def _save(
+    model: EdgeSDSR,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    step: int,
+    stage: Stage,
+    stage_dir: Path,
+    calibrate: HRCropSampler | None,
+) -> None:
     """Write weights and training state; the autoencoder stage also sets latent_scaling."""
     if calibrate is not None:
         std = latent_std(model, calibrate, torch.Generator().manual_seed(1234))
@@ -184,12 +201,18 @@ def _save(model: EdgeSDSR, opt: torch.optim.Optimizer, gen: torch.Generator, ste
 
 
 def run_recipe(
-    recipe: RecipeConfig, folders: list[Path], out_dir: Path, resume: bool, max_minutes: float | None,
+    recipe: RecipeConfig,
+    folders: list[Path],
+    out_dir: Path,
+    resume: bool,
+    max_minutes: float | None,
     console: Console,
 ) -> Path | None:
     """Run the stages in order; returns the final checkpoint folder, or None if stopped early."""
     if out_dir.is_dir() and any(out_dir.iterdir()) and not resume:
-        raise ToolchainError(f"{out_dir} already holds a training run; pass --resume to continue it or pick another --out")
+        raise ToolchainError(
+            f"{out_dir} already holds a training run; pass --resume to continue it or pick another --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console)
     console.print(f"training data: {len(data.images)} images from {', '.join(map(str, folders))}")

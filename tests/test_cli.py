@@ -1,0 +1,246 @@
+"""The `toolchain` CLI end to end: upscale, eval, info, train, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from toolchain.cli.main import app
+from toolchain.model.config import load_preset
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    EdgeSDSR(load_preset("tiny")).save_pretrained(path)
+    return path
+
+
+def photo(w: int, h: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([x / max(w, 1), y / max(h, 1), 0.5 + 0.3 * np.sin(x / 3.0)], -1)
+    rgb = (np.clip(rgb + rng.normal(0, 0.02, rgb.shape), 0, 1) * 255).astype(np.uint8)
+    return Image.fromarray(rgb).convert(mode)
+
+
+def invoke(*args: str | Path):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    err = [line for line in result.output.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error:"), result.output
+    for needle in needles:
+        assert needle in err[0], err[0]
+
+
+def test_upscale_300x200_writes_1200x800(tmp_path: Path, tiny_ckpt: Path) -> None:
+    photo(300, 200).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.png").size == (1200, 800)
+
+
+def test_upscale_512_gives_2048_from_25_tiles(tmp_path: Path, tiny_ckpt: Path, monkeypatch) -> None:
+    import toolchain.upscaler as upscaler
+
+    seen: list[int] = []
+    original = upscaler.TorchTileRunner.__call__
+
+    def counting(self, tiles_nhwc, tiles):
+        seen.extend((t.y, t.x) for t in tiles)
+        return original(self, tiles_nhwc, tiles)
+
+    monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", counting)
+    photo(512, 512).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.webp", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.webp").size == (2048, 2048)
+    assert len(seen) == 25 and len(set(seen)) == 25
+
+
+def test_upscale_folder_modes_and_alpha(tmp_path: Path, tiny_ckpt: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    photo(40, 30, "L").save(src / "gray.png")
+    photo(40, 30, "P").save(src / "palette.png")
+    photo(40, 30, "CMYK").save(src / "cmyk.jpg")
+    rgba = photo(40, 30, "RGBA")
+    rgba.putalpha(Image.fromarray(np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (30, 1))))
+    rgba.save(src / "alpha.png")
+    gray16 = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
+    Image.fromarray(gray16).save(src / "deep.png")
+    result = invoke("upscale", src, "-o", tmp_path / "out", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    for name in ("gray.png", "palette.png", "cmyk.jpg", "deep.png"):
+        out = Image.open(tmp_path / "out" / name)
+        assert out.size == (160, 120) and out.mode == "RGB", name
+    alpha = Image.open(tmp_path / "out" / "alpha.png")
+    assert alpha.mode == "RGBA" and alpha.size == (160, 120)
+    a = np.asarray(alpha)[..., 3].astype(int)
+    assert a[:, 0].mean() < 20 and a[:, -1].mean() > 235  # the alpha ramp survives
+
+
+def test_upscale_exif_orientation(tmp_path: Path, tiny_ckpt: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    photo(40, 20).save(tmp_path / "rot.jpg", exif=exif)
+    result = invoke("upscale", tmp_path / "rot.jpg", "-o", tmp_path / "rot_x4.png", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "rot_x4.png").size == (80, 160)
+
+
+def test_upscale_seed_noise_is_deterministic(tmp_path: Path, tiny_ckpt: Path) -> None:
+    photo(48, 40).save(tmp_path / "in.png")
+    outs = []
+    for i, seed in enumerate((1, 1, 2)):
+        out = tmp_path / f"o{i}.png"
+        args = ("upscale", tmp_path / "in.png", "-o", out, "-c", tiny_ckpt, "--noise-scale", "1", "--seed", seed)
+        assert invoke(*args).exit_code == 0
+        outs.append(np.asarray(Image.open(out)))
+    assert np.array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+
+
+def test_upscale_with_default_checkpoint(tmp_path: Path) -> None:
+    assert (DEFAULT_CHECKPOINT / "model.safetensors").is_file(), "the embedded default checkpoint is missing"
+    photo(64, 48).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "out.png")).astype(float)
+    assert out.shape == (192, 256, 3)
+    ref = np.asarray(photo(64, 48).resize((256, 192), Image.Resampling.BICUBIC)).astype(float)
+    assert np.abs(out - ref).mean() < 25  # a real upscale of the input, not noise
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path, tiny_ckpt: Path) -> None:
+    good = tmp_path / "good.png"
+    photo(20, 20).save(good)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    assert_one_line_error(invoke("upscale", corrupt, "-o", tmp_path / "o.png", "-c", tiny_ckpt), "corrupt.png")
+    (tmp_path / "notes.txt").write_text("x")
+    assert_one_line_error(invoke("upscale", tmp_path / "notes.txt", "-o", tmp_path / "o.png", "-c", tiny_ckpt))
+    assert_one_line_error(invoke("upscale", tmp_path / "missing.png", "-o", tmp_path / "o.png"), "missing.png")
+    assert_one_line_error(invoke("upscale", good, "-o", tmp_path / "o.png", "-c", tmp_path / "nope"), "nope")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(invoke("upscale", good, "-o", blocker / "o.png", "-c", tiny_ckpt))
+    assert_one_line_error(invoke("upscale", good, "-o", tmp_path / "o.gif", "-c", tiny_ckpt), ".gif")
+    huge = tmp_path / "huge.png"
+    Image.new("1", (8000, 8000)).save(huge)
+    assert_one_line_error(invoke("upscale", huge, "-o", tmp_path / "o.png", "-c", tiny_ckpt), "8000x8000")
+    assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".o*"))
+
+
+def test_mismatched_checkpoint(tmp_path: Path, tiny_ckpt: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_ckpt, bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["model"]["unet"]["block_channels"] = [32, 32]
+    (bad / "config.json").write_text(json.dumps(config))
+    photo(20, 20).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", bad)
+    assert_one_line_error(result, "do not match")
+    assert not (tmp_path / "o.png").exists()
+
+
+def make_pairs(root: Path, n: int = 2) -> Path:
+    for sub in ("HR", "LR"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        hr = photo(128, 96, seed=i)
+        hr.save(root / "HR" / f"im{i}.png")
+        hr.resize((32, 24), Image.Resampling.BICUBIC).save(root / "LR" / f"im{i}.png")
+    return root
+
+
+def test_eval_bicubic_and_model(tmp_path: Path, tiny_ckpt: Path) -> None:
+    data = make_pairs(tmp_path / "set")
+    result = invoke("eval", "--data", data, "--baseline", "bicubic", "-o", tmp_path / "ev", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "ev" / "set-bicubic.json").read_text())
+    assert summary["images"] == 2 and summary["psnr_y"] > 20 and summary["niqe"] is None
+    rows = (tmp_path / "ev" / "set-bicubic.csv").read_text().splitlines()
+    assert rows[0].startswith("name,psnr_y,ssim_y") and len(rows) == 3
+    result = invoke("eval", "--data", data, "-c", tiny_ckpt, "-o", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ev" / "set-edge-sd-sr-tiny.json").is_file()
+
+
+def test_eval_errors(tmp_path: Path) -> None:
+    data = make_pairs(tmp_path / "set")
+    result = invoke("eval", "--data", data, "--baseline", "bicubic", "--niqe-params", tmp_path / "none.npz")
+    assert_one_line_error(result, "none.npz")
+    assert_one_line_error(invoke("eval", "--data", tmp_path / "empty", "--baseline", "bicubic"), "HR/")
+
+
+def test_info_json(tmp_path: Path, tiny_ckpt: Path) -> None:
+    result = invoke("info", "--preset", "edge", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert 150e6 <= report["params_total"] <= 175e6
+    assert report["macs_per_patch"] <= 75e9
+    assert set(report["params"]) == {"lr_encoder", "unet", "decoder", "hr_encoder"}
+    result = invoke("info", "-c", tiny_ckpt, "--json")
+    assert json.loads(result.output)["preset"] == "tiny"
+    assert_one_line_error(invoke("info", "--preset", "huge"), "unknown preset")
+
+
+def write_recipe(tmp_path: Path, steps: int) -> Path:
+    data = tmp_path / "train"
+    data.mkdir(exist_ok=True)
+    for i in range(3):
+        photo(96, 80, seed=i).save(data / f"{i}.png")
+    (data / "broken.png").write_bytes(b"nope")
+    recipe = {
+        "preset": "tiny",
+        "train_data": ["train"],
+        "hr_crop": 64,
+        "stages": [
+            {"stage": s, "steps": steps, "learning_rate": 1e-3, "batch_size": 2, "save_every": 2}
+            for s in ("autoencoder", "joint", "decoder")
+        ],
+    }
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
+def test_train_runs_and_resumes(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, steps=4)
+    result = invoke("train", "--recipe", recipe, "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 file" in result.output
+    final = tmp_path / "run" / "decoder"
+    assert EdgeSDSR.from_pretrained(final).config.name == "tiny"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in log} == {"autoencoder", "joint", "decoder"}
+    assert_one_line_error(invoke("train", "--recipe", recipe, "-o", tmp_path / "run"), "--resume")
+    result = invoke("train", "--recipe", recipe, "-o", tmp_path / "run", "--resume")
+    assert result.exit_code == 0 and "already complete" in result.output
+
+
+def test_train_config_errors(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, steps=2)
+    data = json.loads(recipe.read_text())
+    data["learning_rat"] = 1
+    recipe.write_text(json.dumps(data))
+    assert_one_line_error(invoke("train", "--recipe", recipe, "-o", tmp_path / "r"), "learning_rat")
+    del data["learning_rat"]
+    data["hr_crop"] = "big"
+    recipe.write_text(json.dumps(data))
+    assert_one_line_error(invoke("train", "--recipe", recipe, "-o", tmp_path / "r"), "hr_crop")
