@@ -122,16 +122,16 @@ def test_lr_encoder_sigma_stays_above_floor_for_extreme_inputs(tiny_model: EdgeS
 def test_unet_in_out_shapes(tiny_model: EdgeSDSR, tiny_config: ModelConfig) -> None:
     c = tiny_config.latent_channels
     assert tiny_model.unet.conv_in.in_channels == c
-    z = torch.randn(3, c, 16, 16)
+    z = torch.randn(3, c, 8, 8)
     t = torch.tensor([0.0, 0.5, 1.0])
     with torch.no_grad():
         out = tiny_model.denoise(z, t)
-    assert out.shape == (3, c, 16, 16)
+    assert out.shape == (3, c, 8, 8)
     assert torch.isfinite(out).all()
 
 
 def test_unet_depends_on_t(tiny_model: EdgeSDSR) -> None:
-    z = torch.randn(1, 4, 16, 16).expand(2, -1, -1, -1)
+    z = torch.randn(1, 4, 8, 8).expand(2, -1, -1, -1)
     with torch.no_grad():
         out = tiny_model.denoise(z, torch.tensor([0.1, 0.9]))
     assert not torch.allclose(out[0], out[1])
@@ -143,23 +143,23 @@ def test_unidirectional_unet_has_eight_input_channels(tiny_config: ModelConfig) 
     assert model.unet.conv_in.in_channels == 8
     assert model.unet.conv_out.out_channels == 4
     with torch.no_grad():
-        out = model.denoise(torch.randn(2, 8, 16, 16), torch.ones(2))
-        hr = OneStepSR(model)(torch.rand(2, 3, 32, 32))
-    assert out.shape == (2, 4, 16, 16)
-    assert hr.shape == (2, 3, 128, 128)
+        out = model.denoise(torch.randn(1, 8, 8, 8), torch.ones(1))
+        hr = OneStepSR(model)(torch.rand(1, 3, 32, 32))
+    assert out.shape == (1, 4, 8, 8)
+    assert hr.shape == (1, 3, 128, 128)
     # the bidirectional model of the same preset sees the latent alone
     assert EdgeSDSR(tiny_config).unet.conv_in.in_channels == 4
 
 
 def test_hr_encoder_and_decoder_shapes(tiny_model: EdgeSDSR) -> None:
-    hr = torch.rand(2, 3, 8 * 6, 8 * 10) * 2 - 1
+    hr = torch.rand(2, 3, 8 * 2, 8 * 3) * 2 - 1
     with torch.no_grad():
         mean = tiny_model.hr_encoder(hr)
         z_h = tiny_model.encode_hr(hr)
         image = tiny_model.decode(z_h)
-    assert mean.shape == (2, 4, 6, 10)
+    assert mean.shape == (2, 4, 2, 3)
     assert torch.allclose(z_h, mean * tiny_model.config.latent_scaling)
-    assert image.shape == (2, 3, 48, 80)
+    assert image.shape == (2, 3, 16, 24)
 
 
 def test_decode_undoes_latent_scaling(tiny_model: EdgeSDSR) -> None:
@@ -232,7 +232,7 @@ def test_save_and_load_round_trip_gives_identical_outputs(tiny_model: EdgeSDSR, 
     assert loaded.config == tiny_model.config
     for key, value in tiny_model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    lr = torch.rand(2, 3, 32, 32)
+    lr = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(OneStepSR(loaded)(lr), OneStepSR(tiny_model)(lr))
 

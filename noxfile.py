@@ -1,0 +1,35 @@
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`.
+
+Every session installs with constraints.txt, which pins torch==2.13.0 (the CPU build);
+GPU users install their own torch first and run pytest directly.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole pytest suite on CPU (no GPU, network or phone needed)."""
+    session.install(*CONSTRAINTS, "-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install(*CONSTRAINTS, "ruff")
+    session.run("ruff", "check", "toolchain", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "toolchain", "tests", "scripts", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Upscale the bundled sample with the embedded default model and describe the model."""
+    session.install(*CONSTRAINTS, "-e", ".")
+    session.run("toolchain", "info")
+    session.run("toolchain", "upscale", "models/samples/sample.png", "-o", "artifacts/sample_x4.png")
