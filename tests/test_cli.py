@@ -106,7 +106,18 @@ def test_upscale_seed_noise_is_deterministic(tmp_path: Path, tiny_ckpt: Path) ->
     outs = []
     for i, seed in enumerate((1, 1, 2)):
         out = tmp_path / f"o{i}.png"
-        args = ("upscale", tmp_path / "in.png", "-o", out, "-c", tiny_ckpt, "--noise-scale", "1", "--seed", seed)
+        args = (
+            "upscale",
+            tmp_path / "in.png",
+            "-o",
+            out,
+            "-c",
+            tiny_ckpt,
+            "--noise-scale",
+            "1",
+            "--seed",
+            seed,
+        )
         assert invoke(*args).exit_code == 0
         outs.append(np.asarray(Image.open(out)))
     assert np.array_equal(outs[0], outs[1])
@@ -129,10 +140,16 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, tiny_ckpt: Path) -> Non
     photo(20, 20).save(good)
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
-    assert_one_line_error(invoke("upscale", corrupt, "-o", tmp_path / "o.png", "-c", tiny_ckpt), "corrupt.png")
+    assert_one_line_error(
+        invoke("upscale", corrupt, "-o", tmp_path / "o.png", "-c", tiny_ckpt), "corrupt.png"
+    )
     (tmp_path / "notes.txt").write_text("x")
-    assert_one_line_error(invoke("upscale", tmp_path / "notes.txt", "-o", tmp_path / "o.png", "-c", tiny_ckpt))
-    assert_one_line_error(invoke("upscale", tmp_path / "missing.png", "-o", tmp_path / "o.png"), "missing.png")
+    assert_one_line_error(
+        invoke("upscale", tmp_path / "notes.txt", "-o", tmp_path / "o.png", "-c", tiny_ckpt)
+    )
+    assert_one_line_error(
+        invoke("upscale", tmp_path / "missing.png", "-o", tmp_path / "o.png"), "missing.png"
+    )
     assert_one_line_error(invoke("upscale", good, "-o", tmp_path / "o.png", "-c", tmp_path / "nope"), "nope")
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -244,3 +261,22 @@ def test_train_config_errors(tmp_path: Path) -> None:
     data["hr_crop"] = "big"
     recipe.write_text(json.dumps(data))
     assert_one_line_error(invoke("train", "--recipe", recipe, "-o", tmp_path / "r"), "hr_crop")
+
+
+def test_train_with_local_sd_vae(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    source = EdgeSDSR(load_preset("tiny"))
+    vae = {**source.hr_encoder.state_dict(), **source.decoder.state_dict()}  # diffusers names
+    save_file({k: v.contiguous() for k, v in vae.items()}, str(tmp_path / "vae.safetensors"))
+    recipe = write_recipe(tmp_path, steps=2)
+    args = ("train", "--recipe", recipe, "-o", tmp_path / "run", "--sd-vae", tmp_path / "vae.safetensors")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "autoencoder: skipped" in result.output
+    trained = EdgeSDSR.from_pretrained(tmp_path / "run" / "decoder")
+    for key, value in source.hr_encoder.state_dict().items():
+        assert (trained.hr_encoder.state_dict()[key] == value).all(), key
+    assert_one_line_error(
+        invoke("train", "--recipe", recipe, "-o", tmp_path / "r2", "--sd-vae", tmp_path / "x")
+    )

@@ -222,7 +222,9 @@ def test_budget_of_tiny_matches_a_real_model(tiny_model: EdgeSDSR) -> None:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def test_save_and_load_round_trip_gives_identical_outputs(tiny_model: EdgeSDSR, tiny_checkpoint: Path) -> None:
+def test_save_and_load_round_trip_gives_identical_outputs(
+    tiny_model: EdgeSDSR, tiny_checkpoint: Path
+) -> None:
     assert sorted(p.name for p in tiny_checkpoint.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
     meta = json.loads((tiny_checkpoint / CONFIG_NAME).read_text())
     assert meta["format"] == edge_sdsr.CHECKPOINT_FORMAT

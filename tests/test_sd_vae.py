@@ -27,9 +27,17 @@ SD_LIKE = AutoencoderConfig(
     upsample=Upsample.NEAREST,
 )
 CONFIGS = {
-    "tiny": TINY,  # pixel_shuffle decoder: only the HR encoder loads
+    "tiny": TINY,  # pixel_shuffle decoder
     "tiny_nearest": replace(TINY, decoder=NEAREST_DECODER),
     "sd_like": replace(TINY, name="sd_like", hr_encoder=SD_LIKE, decoder=SD_LIKE),
+    "edge_like": replace(TINY, name="edge_like", hr_encoder=SD_LIKE),  # SD encoder, compact decoder
+}
+# (preset loaded into, preset the fake SD VAE is made from: its decoder always has SD's layout)
+CASES = {
+    "tiny": ("tiny", "tiny_nearest"),
+    "tiny_nearest": ("tiny_nearest", "tiny_nearest"),
+    "sd_like": ("sd_like", "sd_like"),
+    "edge_like": ("edge_like", "sd_like"),
 }
 
 
@@ -147,10 +155,10 @@ def _assert_same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) ->
 
 
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_load_every_form(tmp_path: Path, form: str, config_name: str) -> None:
-    config = CONFIGS[config_name]
-    src = _model(config, seed=1)
+@pytest.mark.parametrize("case", list(CASES))
+def test_load_every_form(tmp_path: Path, form: str, case: str) -> None:
+    config, src_config = (CONFIGS[name] for name in CASES[case])
+    src = _model(src_config, seed=1)
     arg, expected_file = _write_form(form, _vae_state(src), tmp_path)
 
     dst = _model(config, seed=2)
@@ -204,7 +212,7 @@ def test_half_precision_file_is_cast_to_the_model_dtype(tmp_path: Path) -> None:
 
 
 def test_variant_file_in_a_diffusers_folder(tmp_path: Path) -> None:
-    src = _model(TINY, seed=7)
+    src = _model(CONFIGS["tiny_nearest"], seed=7)
     path = _save(_vae_state(src), tmp_path / "vae" / "diffusion_pytorch_model.fp16.safetensors")
     dst = _model(TINY, seed=8)
     assert load_sd_vae(dst, tmp_path).source == path
@@ -212,7 +220,7 @@ def test_variant_file_in_a_diffusers_folder(tmp_path: Path) -> None:
 
 
 def test_summary_is_one_line(tmp_path: Path) -> None:
-    src = _model(TINY, seed=9)
+    src = _model(CONFIGS["tiny_nearest"], seed=9)
     path = _save(_vae_state(src), tmp_path / "vae.safetensors")
     text = load_sd_vae(_model(TINY, seed=10), path).summary()
     assert "\n" not in text

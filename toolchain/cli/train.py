@@ -23,6 +23,13 @@ def train(
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop cleanly after this many minutes (resume later).")
     ] = None,
+    sd_vae: Annotated[
+        Path | None,
+        typer.Option(
+            help="Local SD v1.5 VAE (diffusers folder or .safetensors) for the HR encoder; "
+            "skips the autoencoder stage. Nothing is downloaded."
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
 ) -> None:
     """Train Edge-SD-SR: autoencoder -> joint (bidirectional diffusion) -> decoder fine-tuning.
@@ -33,7 +40,7 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     config, folders = load_recipe(recipe)
-    final = run_recipe(config, folders, out, resume, max_minutes, err_console)
+    final = run_recipe(config, folders, out, resume, max_minutes, err_console, sd_vae)
     if final is None:
         out_console.print(
             f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume"

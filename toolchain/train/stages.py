@@ -25,7 +25,8 @@ from toolchain.diffusion.sampler import predict_latent
 from toolchain.diffusion.schedule import loss_weight, sample_t
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
+from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
 
 STATE_NAME = "train_state.pt"
@@ -207,18 +208,35 @@ def run_recipe(
     resume: bool,
     max_minutes: float | None,
     console: Console,
+    sd_vae: Path | None = None,
 ) -> Path | None:
-    """Run the stages in order; returns the final checkpoint folder, or None if stopped early."""
+    """Run the stages in order; returns the final checkpoint folder, or None if stopped early.
+
+    With ``sd_vae`` (a local SD v1.5 VAE) the model starts from ``<out>/init``, whose HR
+    encoder holds SD's weights; the autoencoder stage is then skipped and the compact
+    decoder is trained by the decoder stage on the one-step latents.
+    """
     if out_dir.is_dir() and any(out_dir.iterdir()) and not resume:
         raise ToolchainError(
             f"{out_dir} already holds a training run; pass --resume to continue it or pick another --out"
         )
+    if sd_vae is not None:
+        resolve_sd_vae_file(sd_vae)  # fail before the data is loaded
     out_dir.mkdir(parents=True, exist_ok=True)
     data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console)
     console.print(f"training data: {len(data.images)} images from {', '.join(map(str, folders))}")
     started = time.monotonic()
     previous: Path | None = None
+    if sd_vae is not None:
+        previous = out_dir / "init"
+        if not (previous / WEIGHTS_NAME).is_file():
+            model = EdgeSDSR(load_preset(recipe.preset))
+            console.print(load_sd_vae(model, sd_vae).summary(), highlight=False)
+            model.save_pretrained(previous, extra={"sd_vae": str(sd_vae)})
     for stage_cfg in recipe.stages:
+        if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
+            console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
+            continue
         left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
         if left is not None and left <= 0:
             return None
