@@ -27,7 +27,7 @@ class OneStepSR(nn.Module):
 
     def forward(self, lr: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         eps = eps * self.noise_scale if eps is not None and self.noise_scale else None
-        hr = self.model.decode(predict_latent(self.model, lr, eps))
+        hr = self.model.decode(predict_latent(self.model, lr, eps), lr)
         return ((hr + 1.0) * 0.5).clamp(0.0, 1.0)
 
 

@@ -102,6 +102,7 @@ class ModelConfig:
     latent_channels: int
     latent_scaling: float  # z_h = latent_scaling * HR-encoder mean (SD v1.5: 0.18215)
     conditioning: Conditioning
+    lr_skip: bool  # decoder output is added to a bilinear x4 upsampling of the LR image
     lr_encoder: LREncoderConfig
     unet: UNetConfig
     hr_encoder: AutoencoderConfig

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -61,9 +62,20 @@ class EdgeSDSR(nn.Module):
         """Predict z_h from the UNet input at time t (B,)."""
         return self.unet(unet_in, t)
 
-    def decode(self, z_h: torch.Tensor) -> torch.Tensor:
-        """Scaled latent -> image in about [-1, 1]."""
-        return self.decoder(z_h / self.config.latent_scaling)
+    def decode(self, z_h: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
+        """Scaled latent (and, with ``lr_skip``, the LR image in [0, 1]) -> image in about [-1, 1].
+
+        The LR skip adds a bilinear x4 upsampling of the LR image, so the decoder only
+        has to produce the residual: it fights colour shift and keeps low frequencies
+        exact. Bilinear resize lowers to one NPU op (RESIZE_BILINEAR).
+        """
+        image = self.decoder(z_h / self.config.latent_scaling)
+        if not self.config.lr_skip:
+            return image
+        if lr is None:
+            raise ValueError(f"preset '{self.config.name}' has lr_skip: decode() needs the LR image")
+        up = F.interpolate(lr, scale_factor=float(self.config.scale), mode="bilinear", align_corners=False)
+        return image + (up * 2.0 - 1.0)
 
     def component_params(self) -> dict[str, int]:
         names = INFERENCE_COMPONENTS + TRAINING_ONLY_COMPONENTS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +25,24 @@ class StageConfig:
     learning_rate: float
     batch_size: int
     save_every: int = 200
+    warmup_steps: int = 50  # linear warm-up, then cosine decay to min_lr_ratio * learning_rate
+    min_lr_ratio: float = 0.1
+
+    def learning_rate_at(self, step: int) -> float:
+        """Learning rate for 0-based ``step``: a pure function of the step, so resume is exact."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return self.learning_rate * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
             raise ValueError(f"{self.stage.value}: steps, batch_size and save_every must be >= 1")
         if self.learning_rate <= 0:
             raise ValueError(f"{self.stage.value}: learning_rate must be > 0, got {self.learning_rate}")
+        if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"{self.stage.value}: need warmup_steps >= 0 and min_lr_ratio in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ def autoencoder_loss(
     model: EdgeSDSR, hr: torch.Tensor, gen: torch.Generator, latent_reg: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """L1 reconstruction through HR encoder + decoder, plus a small latent L2 pull."""
-    z = model.hr_encoder(hr * 2 - 1)
-    rec = model.decoder(z)
+    z = model.encode_hr(hr * 2 - 1)
+    rec = model.decode(z, downscale_bicubic(hr, model.config.scale))
     l1 = F.l1_loss(rec, hr * 2 - 1)
     return l1 + latent_reg * z.pow(2).mean(), {"l1": l1.item(), "z_std": z.std().item()}
 
@@ -74,9 +74,10 @@ def decoder_loss(
     model: EdgeSDSR, hr: torch.Tensor, gen: torch.Generator
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """L1 between the decoded one-step latent and the HR image (UNet, LR encoder frozen)."""
+    lr = downscale_bicubic(hr, model.config.scale)
     with torch.no_grad():
-        z_h = predict_latent(model, downscale_bicubic(hr, model.config.scale))
-    l1 = F.l1_loss(model.decode(z_h), hr * 2 - 1)
+        z_h = predict_latent(model, lr)
+    l1 = F.l1_loss(model.decode(z_h, lr), hr * 2 - 1)
     return l1, {"l1": l1.item()}
 
 
@@ -160,6 +161,8 @@ def run_stage(
         while step < stage_cfg.steps:
             hr = data.batch(stage_cfg.batch_size, gen)
             loss, stats = loss_fn(model, hr, gen)
+            for group in opt.param_groups:
+                group["lr"] = stage_cfg.learning_rate_at(step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
