@@ -15,7 +15,7 @@ CONSTRAINTS = ("-c", "constraints.txt")
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The whole pytest suite on CPU (no GPU, network or phone needed)."""
-    session.install(*CONSTRAINTS, "-e", ".[test]")
+    session.install(*CONSTRAINTS, "-e", ".[test,deploy]")
     session.run("pytest", *session.posargs)
 
 

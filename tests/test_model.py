@@ -482,3 +482,22 @@ def test_model_config_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ToolchainError, match="not valid JSON") as exc:
         load_model_config(bad)
     _assert_one_line(exc)
+
+
+def test_lr_skip_adds_a_bilinear_upsampling_of_the_lr_image() -> None:
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    config = dataclasses.replace(load_preset("tiny"), lr_skip=True)
+    model = EdgeSDSR(config).eval()
+    for p in model.decoder.parameters():
+        torch.nn.init.zeros_(p)  # decoder output 0: only the skip remains
+    lr = torch.rand(1, 3, 8, 8)
+    z = torch.randn(1, 4, 4, 4)
+    with torch.no_grad():
+        out = model.decode(z, lr)
+    expected = F.interpolate(lr, scale_factor=4.0, mode="bilinear", align_corners=False) * 2 - 1
+    assert torch.allclose(out, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="lr_skip"):
+        model.decode(z)

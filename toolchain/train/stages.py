@@ -89,6 +89,13 @@ def loss_for(stage: Stage, recipe: RecipeConfig) -> LossFn:
     return decoder_loss
 
 
+def init_model(recipe: RecipeConfig) -> EdgeSDSR:
+    """A freshly initialised model of the recipe's preset; the init is seeded by ``recipe.seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        return EdgeSDSR(load_preset(recipe.preset))
+
+
 def latent_std(model: EdgeSDSR, data: HRCropSampler, gen: torch.Generator, batches: int = 8) -> float:
     """Standard deviation of the unscaled HR latent (SD sets latent_scaling = 1 / this)."""
     with torch.no_grad():
@@ -119,7 +126,7 @@ def run_stage(
     elif init_from is not None:
         model, state = EdgeSDSR.from_pretrained(init_from), None
     else:
-        model, state = EdgeSDSR(load_preset(recipe.preset)), None
+        model, state = init_model(recipe), None
     if model.config.name != recipe.preset:
         raise ToolchainError(
             f"{stage_dir}: checkpoint preset '{model.config.name}' "
@@ -233,7 +240,7 @@ def run_recipe(
     if sd_vae is not None:
         previous = out_dir / "init"
         if not (previous / WEIGHTS_NAME).is_file():
-            model = EdgeSDSR(load_preset(recipe.preset))
+            model = init_model(recipe)
             console.print(load_sd_vae(model, sd_vae).summary(), highlight=False)
             model.save_pretrained(previous, extra={"sd_vae": str(sd_vae)})
     for stage_cfg in recipe.stages:

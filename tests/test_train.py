@@ -1,0 +1,91 @@
+"""Training stages: losses decrease, resume is bit-exact, the learning-rate schedule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from rich.console import Console
+
+from toolchain.train.recipe import Stage, StageConfig, load_recipe
+from toolchain.train.stages import run_recipe
+
+
+def make_data(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        y, x = np.mgrid[0:80, 0:96]
+        img = np.stack([np.sin(x / (3 + i)), np.cos(y / 4), np.sin((x + y) / 5)], -1) * 0.4 + 0.5
+        img = np.clip(img + rng.normal(0, 0.03, img.shape), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(root / f"{i}.png")
+
+
+def write_recipe(tmp_path: Path, stages: list[dict]) -> Path:
+    make_data(tmp_path / "train")
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"preset": "tiny", "train_data": ["train"], "hr_crop": 64, "stages": stages}))
+    return path
+
+
+def stage(name: str, steps: int, **extra) -> dict:
+    base = {"stage": name, "steps": steps, "learning_rate": 2e-3, "batch_size": 2, "save_every": 2}
+    base.update({"warmup_steps": 0, "min_lr_ratio": 1.0})
+    base.update(extra)
+    return base
+
+
+def train(recipe: Path, out: Path, resume: bool = False) -> Path | None:
+    config, folders = load_recipe(recipe)
+    return run_recipe(config, folders, out, resume, None, Console(quiet=True))
+
+
+def test_resume_is_bit_identical(tmp_path: Path) -> None:
+    straight = write_recipe(tmp_path / "a", [stage("joint", 4)])
+    final_a = train(straight, tmp_path / "a" / "run")
+    split = write_recipe(tmp_path / "b", [stage("joint", 2)])
+    train(split, tmp_path / "b" / "run")
+    split.write_text(split.read_text().replace('"steps": 2', '"steps": 4'))
+    final_b = train(split, tmp_path / "b" / "run", resume=True)
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(final_a / "model.safetensors")), load_file(str(final_b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "joint", "decoder"])
+def test_each_stage_reduces_its_loss(tmp_path: Path, name: str) -> None:
+    recipe = write_recipe(tmp_path, [stage(name, 30, save_every=30, learning_rate=3e-3)])
+    train(recipe, tmp_path / "run")
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0], losses
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = StageConfig(
+        Stage.JOINT, steps=100, learning_rate=1.0, batch_size=1, warmup_steps=10, min_lr_ratio=0.1
+    )
+    assert cfg.learning_rate_at(0) == pytest.approx(0.1)
+    assert cfg.learning_rate_at(9) == pytest.approx(1.0)
+    assert cfg.learning_rate_at(10) == pytest.approx(1.0)
+    assert cfg.learning_rate_at(99) == pytest.approx(0.1, abs=1e-3)
+    rates = [cfg.learning_rate_at(s) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
+
+
+def test_resume_from_another_preset_is_refused(tmp_path: Path) -> None:
+    from toolchain.errors import ToolchainError
+
+    recipe = write_recipe(tmp_path, [stage("joint", 2)])
+    train(recipe, tmp_path / "run")
+    data = json.loads(recipe.read_text())
+    data["preset"] = "nano"
+    recipe.write_text(json.dumps(data))
+    with pytest.raises(ToolchainError, match="preset 'tiny'"):
+        train(recipe, tmp_path / "run", resume=True)

@@ -1,0 +1,1 @@
+"""Latency benchmarks: host, device (adb) and Qualcomm AI Hub."""

@@ -1,0 +1,1 @@
+"""Export, quantization, NPU compilation and bundles for phones."""

@@ -1,0 +1,54 @@
+"""The exported unit: the static-shape 128x128 -> 512x512 tile graph with NHWC I/O.
+
+It wraps the one-step sampler (LR encoder -> z_1 -> UNet at t=1 -> decoder) with eps = 0
+baked in, and takes/returns NHWC float tensors in [0, 1] (what Android bitmaps give).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from toolchain.diffusion.sampler import OneStepSR
+from toolchain.model.edge_sdsr import EdgeSDSR
+
+INPUT_NAME = "lr_tile"
+OUTPUT_NAME = "hr_tile"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output: name, shape, dtype, layout and value range."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str
+    value_range: tuple[float, float]
+
+
+class TileGraph(nn.Module):
+    """(1, T, T, 3) float32 in [0, 1] -> (1, 4T, 4T, 3) float32 in [0, 1]."""
+
+    def __init__(self, model: EdgeSDSR) -> None:
+        super().__init__()
+        self.sampler = OneStepSR(model.eval())
+
+    def forward(self, lr_tile: torch.Tensor) -> torch.Tensor:
+        hr = self.sampler(lr_tile.permute(0, 3, 1, 2))
+        return hr.permute(0, 2, 3, 1)
+
+
+def io_specs(model: EdgeSDSR, batch: int = 1) -> tuple[TensorSpec, TensorSpec]:
+    t, s = model.config.lr_tile, model.config.hr_tile
+    return (
+        TensorSpec(INPUT_NAME, (batch, t, t, 3), "float32", "NHWC", (0.0, 1.0)),
+        TensorSpec(OUTPUT_NAME, (batch, s, s, 3), "float32", "NHWC", (0.0, 1.0)),
+    )
+
+
+def example_input(model: EdgeSDSR, batch: int = 1) -> torch.Tensor:
+    t = model.config.lr_tile
+    return torch.rand(batch, t, t, 3, generator=torch.Generator().manual_seed(0))
