@@ -89,3 +89,35 @@ def test_resume_from_another_preset_is_refused(tmp_path: Path) -> None:
     recipe.write_text(json.dumps(data))
     with pytest.raises(ToolchainError, match="preset 'tiny'"):
         train(recipe, tmp_path / "run", resume=True)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_stays_in_sync(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    recipe = write_recipe(tmp_path, [stage("joint", 3, save_every=3)])
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "toolchain.cli.main",
+        "train",
+        "--recipe",
+        str(recipe),
+        "-o",
+        str(tmp_path / "run"),
+        "--threads",
+        "1",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("ranks_in_sync") for r in log)
+    assert all(r.get("world_size", 2) == 2 for r in log)
+    state = torch.load(tmp_path / "run" / "joint" / "train_state.pt", weights_only=True)
+    assert len(state["generators"]) == 2 and not torch.equal(state["generators"][0], state["generators"][1])

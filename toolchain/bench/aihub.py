@@ -197,7 +197,14 @@ def _connect_error(host: str, port: int, timeout_s: float) -> str | None:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _ready(timeout_s: float) -> _HubConfig:
+def check_aihub_ready(timeout_s: float = 2.0) -> None:
+    """Fail fast, with a one-line :class:`ToolchainError`, unless AI Hub jobs can be submitted.
+
+    1. a client.ini with an api_token exists (``$QAIHUB_CLIENT_INI`` or ``~/.qai_hub/client.ini``);
+    2. a TCP connection to its API host (or to the proxy named by the *_proxy environment
+       variables) opens within ``timeout_s``, DNS lookup included. Offline, the qai-hub client
+       itself only gives up after ~50 s of retries.
+    """
     config = _read_config()
     endpoint = _endpoint(config.api_url)
     if endpoint is None:
@@ -218,18 +225,6 @@ def _ready(timeout_s: float) -> _HubConfig:
             f"cannot reach Qualcomm AI Hub at {where} within {timeout_s:g} s (no network? {reason}); "
             f"AI Hub profiling needs internet access; use --via local or retry online"
         )
-    return config
-
-
-def check_aihub_ready(timeout_s: float = 2.0) -> None:
-    """Fail fast, with a one-line :class:`ToolchainError`, unless AI Hub jobs can be submitted.
-
-    1. a client.ini with an api_token exists (``$QAIHUB_CLIENT_INI`` or ``~/.qai_hub/client.ini``);
-    2. a TCP connection to its API host (or to the proxy named by the *_proxy environment
-       variables) opens within ``timeout_s``, DNS lookup included. Offline, the qai-hub client
-       itself only gives up after ~50 s of retries.
-    """
-    _ready(timeout_s)
 
 
 # --- jobs ---------------------------------------------------------------------------------
@@ -333,7 +328,8 @@ def profile_on_aihub(
         )
     spec = _check_input_spec(input_spec)
 
-    config = _ready(2.0)
+    check_aihub_ready()
+    config = _read_config()
     hub = _import_hub()
     client = hub.Client(
         config=hub.ClientConfig(
@@ -414,9 +410,9 @@ def format_comparison(profile: AihubProfile, tiles: int = IMAGE_TILES) -> str:
             f"ours ({profile.runtime}, AI Hub job {profile.profile_job_id})",
             "",
             f"{profile.latency_ms_per_tile:.2f}",
-            f"{estimate_image_latency(profile.latency_ms_per_tile, tiles) / 1000:.2f}",
+            f"{estimate_image_latency(profile.latency_ms_per_tile, tiles) / 1000:.2f} ",
         ),
-        ("Edge-SD-SR (paper)", "", f"{PAPER_MS_PER_TILE:.2f}", f"{PAPER_S_PER_512:.2f}"),
+        ("Edge-SD-SR (paper)", "", f"{PAPER_MS_PER_TILE:.2f}", f"{PAPER_S_PER_512:.2f} "),
     ]
     for ref in AIHUB_PUBLISHED_SR:
         rows.append(
@@ -427,7 +423,7 @@ def format_comparison(profile: AihubProfile, tiles: int = IMAGE_TILES) -> str:
                 f"{estimate_image_latency(ref.ms_per_tile, tiles) / 1000:.2f}*",
             )
         )
-    header = ("model", "precision", "ms/tile", "s/image")
+    header = ("model", "precision", "ms/tile", "s/image ")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
 
     def line(r: tuple[str, str, str, str]) -> str:

@@ -24,3 +24,7 @@ app.command("train")(train)
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":  # torchrun -m toolchain.cli.main ...
+    run()

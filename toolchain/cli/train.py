@@ -7,8 +7,10 @@ from typing import Annotated
 
 import torch
 import typer
+from rich.console import Console
 
-from toolchain.cli.common import err_console, friendly_errors, out_console
+from toolchain.cli.common import friendly_errors, out_console
+from toolchain.train.ddp import distributed
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
 
@@ -30,17 +32,24 @@ def train(
             "skips the autoencoder stage. Nothing is downloaded."
         ),
     ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda (one process per GPU under torchrun).")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
 ) -> None:
     """Train Edge-SD-SR: autoencoder -> joint (bidirectional diffusion) -> decoder fine-tuning.
 
     Checkpoints are written atomically every save_every steps; interrupt at any time and
     continue with --resume. Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
+
+    Multi-GPU / multi-node: torchrun --nproc_per_node 8 -m toolchain.cli.main train --device cuda ...
     """
     if threads:
         torch.set_num_threads(threads)
     config, folders = load_recipe(recipe)
-    final = run_recipe(config, folders, out, resume, max_minutes, err_console, sd_vae)
+    with distributed(device) as ctx:
+        console = Console(stderr=True, quiet=not ctx.is_main)
+        final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx)
+    if not ctx.is_main:
+        return
     if final is None:
         out_console.print(
             f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume"

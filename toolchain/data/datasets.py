@@ -72,6 +72,16 @@ class HRCropSampler:
             raise ToolchainError(f"no usable training images in {', '.join(map(str, roots))}")
         return cls(images, crop)
 
+    def shard(self, rank: int, world_size: int) -> HRCropSampler:
+        """This rank's share of the images (every world_size-th, starting at rank)."""
+        if world_size == 1:
+            return self
+        if len(self.images) < world_size:
+            raise ToolchainError(
+                f"{len(self.images)} training images cannot be shared by {world_size} processes"
+            )
+        return HRCropSampler(self.images[rank::world_size], self.crop)
+
     def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, 3, crop, crop) float32 in [0, 1]."""
         out = torch.empty(n, 3, self.crop, self.crop)

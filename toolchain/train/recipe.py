@@ -25,6 +25,7 @@ class StageConfig:
     learning_rate: float
     batch_size: int
     save_every: int = 200
+    grad_accum: int = 1  # micro-batches per optimizer step (global batch = batch_size x ranks x this)
     warmup_steps: int = 50  # linear warm-up, then cosine decay to min_lr_ratio * learning_rate
     min_lr_ratio: float = 0.1
 
@@ -37,8 +38,8 @@ class StageConfig:
         return self.learning_rate * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
-            raise ValueError(f"{self.stage.value}: steps, batch_size and save_every must be >= 1")
+        if min(self.steps, self.batch_size, self.save_every, self.grad_accum) < 1:
+            raise ValueError(f"{self.stage.value}: steps, batch_size, save_every and grad_accum must be >= 1")
         if self.learning_rate <= 0:
             raise ValueError(f"{self.stage.value}: learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -7,26 +7,27 @@ resumes from its own folder; a fresh stage starts from the previous stage's weig
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from toolchain.data.datasets import HRCropSampler, downscale_bicubic
-from toolchain.diffusion.forward import noisy_latent, unet_input
-from toolchain.diffusion.sampler import predict_latent
-from toolchain.diffusion.schedule import loss_weight, sample_t
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
+from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
+from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
 
 STATE_NAME = "train_state.pt"
@@ -35,57 +36,30 @@ TRAINABLE = {
     Stage.JOINT: ("lr_encoder", "unet"),
     Stage.DECODER: ("decoder",),
 }
-LossFn = Callable[[EdgeSDSR, torch.Tensor, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
 
 
-def autoencoder_loss(
-    model: EdgeSDSR, hr: torch.Tensor, gen: torch.Generator, latent_reg: float
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 reconstruction through HR encoder + decoder, plus a small latent L2 pull."""
-    z = model.encode_hr(hr * 2 - 1)
-    rec = model.decode(z, downscale_bicubic(hr, model.config.scale))
-    l1 = F.l1_loss(rec, hr * 2 - 1)
-    return l1 + latent_reg * z.pow(2).mean(), {"l1": l1.item(), "z_std": z.std().item()}
+class StageLoss(nn.Module):
+    """The model plus one stage's loss, as one module so DistributedDataParallel can wrap it.
 
+    Its state dict is the model's, prefixed ``model.``; checkpoints save ``model`` itself.
+    """
 
-def joint_loss(
-    model: EdgeSDSR, hr: torch.Tensor, gen: torch.Generator, recipe: RecipeConfig
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """omega(lambda_t) * ||Z_theta(z_t, t) - z_h||^2 with z_t from the bidirectional process."""
-    cond = model.config.conditioning
-    with torch.no_grad():
-        z_h = model.encode_hr(hr * 2 - 1)
-    z_l_mu, z_l_sigma = model.encode_lr(downscale_bicubic(hr, model.config.scale) * 2 - 1)
-    t = sample_t(hr.shape[0], recipe.schedule, gen)
-    eps = torch.randn(z_h.shape, generator=gen)
-    z_t = noisy_latent(z_h, z_l_mu, z_l_sigma, t, eps, recipe.schedule, cond)
-    pred = model.denoise(unet_input(z_t, z_l_mu, cond), t)
-    per_sample = (pred - z_h).pow(2).mean(dim=(1, 2, 3))
-    loss = (loss_weight(t, recipe.schedule) * per_sample).mean()
-    stats = {
-        "mse": per_sample.mean().item(),
-        "sigma_mean": z_l_sigma.mean().item(),
-        "sigma_at_floor": (z_l_sigma < model.config.lr_encoder.sigma_floor + 1e-3).float().mean().item(),
-    }
-    return loss, stats
+    def __init__(self, model: EdgeSDSR, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
 
-
-def decoder_loss(
-    model: EdgeSDSR, hr: torch.Tensor, gen: torch.Generator
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 between the decoded one-step latent and the HR image (UNet, LR encoder frozen)."""
-    lr = downscale_bicubic(hr, model.config.scale)
-    with torch.no_grad():
-        z_h = predict_latent(model, lr)
-    l1 = F.l1_loss(model.decode(z_h, lr), hr * 2 - 1)
-    return l1, {"l1": l1.item()}
+    def forward(
+        self, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.loss_fn(self.model, hr, lr, gen)
 
 
 def loss_for(stage: Stage, recipe: RecipeConfig) -> LossFn:
     if stage is Stage.AUTOENCODER:
-        return lambda m, hr, g: autoencoder_loss(m, hr, g, recipe.latent_reg)
+        return functools.partial(autoencoder_loss, latent_reg=recipe.latent_reg)
     if stage is Stage.JOINT:
-        return lambda m, hr, g: joint_loss(m, hr, g, recipe)
+        return functools.partial(joint_loss, schedule=recipe.schedule)
     return decoder_loss
 
 
@@ -96,10 +70,11 @@ def init_model(recipe: RecipeConfig) -> EdgeSDSR:
         return EdgeSDSR(load_preset(recipe.preset))
 
 
-def latent_std(model: EdgeSDSR, data: HRCropSampler, gen: torch.Generator, batches: int = 8) -> float:
+def latent_std(model: EdgeSDSR, data: HRCropSampler, device: torch.device, batches: int = 8) -> float:
     """Standard deviation of the unscaled HR latent (SD sets latent_scaling = 1 / this)."""
+    gen = torch.Generator().manual_seed(1234)
     with torch.no_grad():
-        zs = [model.hr_encoder(data.batch(16, gen) * 2 - 1) for _ in range(batches)]
+        zs = [model.hr_encoder(data.batch(16, gen).to(device) * 2 - 1) for _ in range(batches)]
     return torch.cat(zs).std().item()
 
 
@@ -111,15 +86,18 @@ def run_stage(
     init_from: Path | None,
     max_minutes: float | None,
     console: Console,
+    ctx: DistContext,
 ) -> bool:
     """Train one stage; returns True when it reached its final step (False: stopped early).
 
-    It resumes from ``<out>/<stage>/train_state.pt`` when that exists.
+    It resumes from ``<out>/<stage>/train_state.pt`` when that exists. With several
+    processes (torchrun) each rank draws its own crops from its own shard of the images
+    with its own generator; gradients are averaged by DistributedDataParallel.
     """
     stage = stage_cfg.stage
     stage_dir = out_dir / stage.value
     state_path = stage_dir / STATE_NAME
-    gen = torch.Generator().manual_seed(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed + 1_000_003 * ctx.rank)
     if state_path.is_file():
         model = EdgeSDSR.from_pretrained(stage_dir)
         state = torch.load(state_path, weights_only=True)
@@ -130,31 +108,87 @@ def run_stage(
     if model.config.name != recipe.preset:
         raise ToolchainError(
             f"{stage_dir}: checkpoint preset '{model.config.name}' "
-            f"differs from the recipe's '{recipe.preset}'"
+            f"differs from the recipe's '{recipe.preset}'; resume with the recipe that started the run"
         )
     if state is not None and state["stage"] != stage.value:
         raise ToolchainError(f"{state_path} belongs to stage '{state['stage']}', not '{stage.value}'")
+    if state is not None and len(state["generators"]) != ctx.world_size:
+        raise ToolchainError(
+            f"{state_path} was written by {len(state['generators'])} process(es); "
+            f"resume with the same number (got {ctx.world_size})"
+        )
 
-    names = TRAINABLE[stage]
+    model.to(ctx.device)
     model.requires_grad_(False)
-    params = [p for n in names for p in getattr(model, n).parameters()]
+    params = [p for n in TRAINABLE[stage] for p in getattr(model, n).parameters()]
     for p in params:
         p.requires_grad_(True)
     model.train()
+    module: nn.Module = StageLoss(model, loss_for(stage, recipe))
+    if ctx.distributed:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        module = DistributedDataParallel(module, device_ids=ids)
     opt = torch.optim.AdamW(params, lr=stage_cfg.learning_rate, weight_decay=0.0)
     step = 0
     if state is not None:
         opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
+        gen.set_state(state["generators"][ctx.rank])
         step = int(state["step"])
     if step >= stage_cfg.steps:
         console.print(f"{stage.value}: already complete ({step} steps)")
         return True
 
-    loss_fn = loss_for(stage, recipe)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
-    log_path = out_dir / "log.jsonl"
     t0, seen = time.monotonic(), 0
+    with _progress(console, ctx) as progress:
+        task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
+        while step < stage_cfg.steps:
+            for group in opt.param_groups:
+                group["lr"] = stage_cfg.learning_rate_at(step)
+            opt.zero_grad(set_to_none=True)
+            for micro in range(stage_cfg.grad_accum):
+                hr = data.batch(stage_cfg.batch_size, gen).to(ctx.device)
+                lr = downscale_bicubic(hr, model.config.scale)
+                last = micro == stage_cfg.grad_accum - 1
+                sync = contextlib.nullcontext() if last or not ctx.distributed else module.no_sync()
+                with sync, autocast:
+                    loss, stats = module(hr, lr, gen)
+                    (loss / stage_cfg.grad_accum).backward()
+                seen += hr.shape[0] * ctx.world_size
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            rate = seen / (time.monotonic() - t0)
+            progress.update(task, completed=step, info=f"loss {loss.item():.4f} {rate:.1f} img/s")
+            if ctx.is_main and (step % 10 == 0 or step == stage_cfg.steps):
+                record = {
+                    "stage": stage.value,
+                    "step": step,
+                    "loss": loss.item(),
+                    "img_per_s": rate,
+                    "lr": stage_cfg.learning_rate_at(step - 1),
+                    "world_size": ctx.world_size,
+                    **stats,
+                }
+                with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            out_of_time = broadcast_object(ctx, deadline is not None and time.monotonic() > deadline)
+            if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
+                calibrate = data if stage is Stage.AUTOENCODER else None
+                _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx)
+            if out_of_time and step < stage_cfg.steps:
+                console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
+                return False
+    if not params_in_sync(ctx, params):
+        raise RuntimeError(f"{stage.value}: ranks diverged (parameters differ across processes)")
+    if ctx.is_main and ctx.distributed:
+        with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"stage": stage.value, "step": step, "ranks_in_sync": True}) + "\n")
+    return True
+
+
+def _progress(console: Console, ctx: DistContext) -> Progress:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -163,32 +197,7 @@ def run_stage(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
-        while step < stage_cfg.steps:
-            hr = data.batch(stage_cfg.batch_size, gen)
-            loss, stats = loss_fn(model, hr, gen)
-            for group in opt.param_groups:
-                group["lr"] = stage_cfg.learning_rate_at(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            step += 1
-            seen += hr.shape[0]
-            rate = seen / (time.monotonic() - t0)
-            progress.update(task, completed=step, info=f"loss {loss.item():.4f} {rate:.1f} img/s")
-            if step % 10 == 0 or step == stage_cfg.steps:
-                record = {"stage": stage.value, "step": step, "loss": loss.item(), "img_per_s": rate, **stats}
-                with log_path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            out_of_time = deadline is not None and time.monotonic() > deadline
-            if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
-                _save(model, opt, gen, step, stage, stage_dir, data if stage is Stage.AUTOENCODER else None)
-            if out_of_time and step < stage_cfg.steps:
-                console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
-                return False
-    return True
+    return Progress(*columns, console=console, disable=not ctx.is_main)
 
 
 def _save(
@@ -199,16 +208,26 @@ def _save(
     stage: Stage,
     stage_dir: Path,
     calibrate: HRCropSampler | None,
+    ctx: DistContext,
 ) -> None:
-    """Write weights and training state; the autoencoder stage also sets latent_scaling."""
+    """Rank 0 writes weights and training state (every rank's generator); others wait.
+
+    The autoencoder stage also sets latent_scaling = 1 / std(latent), as SD did.
+    """
+    generators = gather_objects(ctx, gen.get_state())
+    if ctx.is_main:
+        if calibrate is not None:
+            std = latent_std(model, calibrate, ctx.device)
+            model.config = dataclasses.replace(model.config, latent_scaling=1.0 / std)
+        model.save_pretrained(stage_dir, extra={"stage": stage.value, "step": step})
+        state = {"stage": stage.value, "step": step, "optimizer": opt.state_dict(), "generators": generators}
+        tmp = stage_dir / f".{STATE_NAME}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, stage_dir / STATE_NAME)
+    barrier(ctx)
     if calibrate is not None:
-        std = latent_std(model, calibrate, torch.Generator().manual_seed(1234))
-        model.config = dataclasses.replace(model.config, latent_scaling=1.0 / std)
-    model.save_pretrained(stage_dir, extra={"stage": stage.value, "step": step})
-    state = {"stage": stage.value, "step": step, "optimizer": opt.state_dict(), "generator": gen.get_state()}
-    tmp = stage_dir / f".{STATE_NAME}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, stage_dir / STATE_NAME)
+        scaling = broadcast_object(ctx, model.config.latent_scaling)
+        model.config = dataclasses.replace(model.config, latent_scaling=scaling)
 
 
 def run_recipe(
@@ -219,6 +238,7 @@ def run_recipe(
     max_minutes: float | None,
     console: Console,
     sd_vae: Path | None = None,
+    ctx: DistContext | None = None,
 ) -> Path | None:
     """Run the stages in order; returns the final checkpoint folder, or None if stopped early.
 
@@ -226,23 +246,28 @@ def run_recipe(
     encoder holds SD's weights; the autoencoder stage is then skipped and the compact
     decoder is trained by the decoder stage on the one-step latents.
     """
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not resume:
+    ctx = ctx or DistContext(0, 1, torch.device("cpu"))
+    if sd_vae is not None:
+        resolve_sd_vae_file(sd_vae)  # fail before the data is loaded
+    fresh = not (out_dir.is_dir() and any(out_dir.iterdir()))
+    if not broadcast_object(ctx, fresh) and not resume:
         raise ToolchainError(
             f"{out_dir} already holds a training run; pass --resume to continue it or pick another --out"
         )
-    if sd_vae is not None:
-        resolve_sd_vae_file(sd_vae)  # fail before the data is loaded
+    barrier(ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console)
+    data = data.shard(ctx.rank, ctx.world_size)
     console.print(f"training data: {len(data.images)} images from {', '.join(map(str, folders))}")
     started = time.monotonic()
     previous: Path | None = None
     if sd_vae is not None:
         previous = out_dir / "init"
-        if not (previous / WEIGHTS_NAME).is_file():
+        if ctx.is_main and not (previous / WEIGHTS_NAME).is_file():
             model = init_model(recipe)
             console.print(load_sd_vae(model, sd_vae).summary(), highlight=False)
             model.save_pretrained(previous, extra={"sd_vae": str(sd_vae)})
+        barrier(ctx)
     for stage_cfg in recipe.stages:
         if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
             console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
@@ -250,8 +275,7 @@ def run_recipe(
         left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
         if left is not None and left <= 0:
             return None
-        done = run_stage(recipe, stage_cfg, data, out_dir, previous, left, console)
-        if not done:
+        if not run_stage(recipe, stage_cfg, data, out_dir, previous, left, console, ctx):
             return None
         previous = out_dir / stage_cfg.stage.value
     return previous
