@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,12 @@ from toolchain.cli.common import (
 from toolchain.errors import ToolchainError
 from toolchain.imageio import check_writable_output, collect_inputs, output_path_for
 from toolchain.tiling import TileSpec
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, upscale_file
+from toolchain.upscaler import NoiseConfig, TileRunner, TorchTileRunner, resolve_device, upscale_file
+
+
+class HostRuntime(enum.StrEnum):
+    ONNX = "onnx"
+    LITERT = "litert"
 
 
 @friendly_errors
@@ -39,12 +45,20 @@ def upscale(
     noise_scale: Annotated[
         float, typer.Option(help="Latent noise at t=1; 0 is deterministic (the paper's default).")
     ] = 0.0,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run an exported bundle's graphs on the host CPU instead of torch (uses its tile plan)."
+        ),
+    ] = None,
+    runtime: Annotated[
+        HostRuntime, typer.Option(help="With --bundle: which host runtime runs its graph.")
+    ] = HostRuntime.ONNX,
 ) -> None:
     """Upscale images 4x with the one-step Edge-SD-SR model, tile by tile, seam-free.
 
     Example: toolchain upscale photo.jpg -o photo_x4.png
     """
-    spec = TileSpec(tile=tile, overlap=overlap, scale=4)
     if batch_size < 1:
         raise ToolchainError(f"--batch-size must be >= 1, got {batch_size}")
     sources = collect_inputs(inputs)
@@ -57,9 +71,17 @@ def upscale(
             )
         seen[dst.resolve()] = src
         check_writable_output(dst)
-    runner = TorchTileRunner(
-        load_checkpoint(checkpoint), resolve_device(device), NoiseConfig(noise_scale, seed)
-    )
+    runner: TileRunner
+    if bundle is not None:
+        from toolchain.deploy.host_runner import open_bundle_runner
+
+        runner, spec = open_bundle_runner(bundle, runtime.value)
+        source = f"bundle {bundle} ({runtime.value})"
+    else:
+        spec = TileSpec(tile=tile, overlap=overlap, scale=4)
+        model = load_checkpoint(checkpoint)
+        runner = TorchTileRunner(model, resolve_device(device), NoiseConfig(noise_scale, seed))
+        source = str(checkpoint)
     with progress_bar() as progress:
         for src, dst in zip(sources, targets, strict=True):
             task = progress.add_task(src.name, total=None)
@@ -70,4 +92,4 @@ def upscale(
             w, h = upscale_file(src, dst, runner, spec, batch_size, advance)
             progress.remove_task(task)
             out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
-    err_console.print(f"upscaled {len(sources)} image(s) with {checkpoint}", highlight=False)
+    err_console.print(f"upscaled {len(sources)} image(s) with {source}", highlight=False)
