@@ -121,3 +121,16 @@ def test_two_process_gloo_ddp_stays_in_sync(tmp_path: Path) -> None:
     assert all(r.get("world_size", 2) == 2 for r in log)
     state = torch.load(tmp_path / "run" / "joint" / "train_state.pt", weights_only=True)
     assert len(state["generators"]) == 2 and not torch.equal(state["generators"][0], state["generators"][1])
+
+
+def test_recipe_with_realesrgan_degradation_trains(tmp_path: Path) -> None:
+    from toolchain.configio import to_dict
+    from toolchain.data.degradations import DegradationConfig
+
+    recipe = write_recipe(tmp_path, [stage("joint", 2)])
+    data = json.loads(recipe.read_text())
+    data["degradation"] = to_dict(DegradationConfig.realesrgan_stablesr())
+    recipe.write_text(json.dumps(data))
+    config, _ = load_recipe(recipe)
+    assert config.degradation.kind.value == "realesrgan"
+    assert train(recipe, tmp_path / "run") == tmp_path / "run" / "joint"

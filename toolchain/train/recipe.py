@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolchain.configio import from_dict, read_json
+from toolchain.data.degradations import DegradationConfig
 from toolchain.diffusion.schedule import ScheduleConfig
 from toolchain.errors import ToolchainError
 
@@ -56,6 +57,7 @@ class RecipeConfig:
     seed: int = 0
     latent_reg: float = 1e-4  # autoencoder: L2 pull of the latent towards 0 (keeps its scale bounded)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig.bicubic)
 
     def __post_init__(self) -> None:
         if self.hr_crop % 32:

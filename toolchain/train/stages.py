@@ -21,7 +21,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from toolchain.data.datasets import HRCropSampler, downscale_bicubic
+from toolchain.data.datasets import HRCropSampler
+from toolchain.data.degradations import degrade
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
@@ -148,8 +149,9 @@ def run_stage(
                 group["lr"] = stage_cfg.learning_rate_at(step)
             opt.zero_grad(set_to_none=True)
             for micro in range(stage_cfg.grad_accum):
-                hr = data.batch(stage_cfg.batch_size, gen).to(ctx.device)
-                lr = downscale_bicubic(hr, model.config.scale)
+                hr = data.batch(stage_cfg.batch_size, gen)
+                lr = degrade(hr, recipe.degradation, gen).to(ctx.device)
+                hr = hr.to(ctx.device)
                 last = micro == stage_cfg.grad_accum - 1
                 sync = contextlib.nullcontext() if last or not ctx.distributed else module.no_sync()
                 with sync, autocast:
