@@ -5,8 +5,9 @@
   NHWC ops); the remaining TRANSPOSE ops come from GroupNorm's NCHW reshapes.
 * :func:`quantize_tflite`: ai-edge-quantizer. A8W8 / A16W8 are static (calibrated) int8
   weights with int8 / int16 activations; FP16 stores conv / matmul weights as float16 behind
-  DEQUANTIZE ops (TFLite's "float16 quantization" layout: the GPU delegate consumes the
-  float16 weights directly and computes in fp16; CPU dequantizes them once at load).
+  DEQUANTIZE ops (TFLite's "float16 quantization" layout: the GPU delegate reads the
+  float16 weights directly and runs in fp16 unless told to keep fp32; the CPU expands
+  them to float32 once, at load).
   Graph inputs and outputs stay float32 for every precision: the quantized graph starts
   with a QUANTIZE op and ends in float, so the app feeds the same tensor everywhere.
 * :func:`aot_compile`: LiteRT's Qualcomm compiler plugin turns the graph into one
@@ -59,7 +60,7 @@ QNN_HOST_LIBS = ("libQnnHtp.so", "libQnnSystem.so", "libQnnIr.so", "libQnnSaver.
 QNN_STUB_LIB = "libQnnLpai.so"
 """Linked by the compiler plugin, absent from the wheel, never called for HTP: an empty stub."""
 
-_RECALIBRATE_HINT = "pass NHWC float32 tiles in [0, 1] with the graph's input shape"
+_CALIBRATION_HINT = "pass NHWC float32 tiles in [0, 1] with the graph's input shape"
 _QNN_BUILD_RE = re.compile(rb"v(\d+\.\d+\.\d+)\.\d{12}")  # "v2.51.0.260929181845" in the context binary
 _POT_LOG2_TOLERANCE = 2e-3  # TFLite's CheckedLog2 accepts 1e-3; keep a margin
 _POT_NUDGE = 1.01
@@ -149,12 +150,12 @@ def _calibration_feed(float_path: Path, calibration: Sequence[np.ndarray]) -> di
     key, signature = next(iter(signatures.items()))
     shape = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"])
     if not calibration:
-        raise ToolchainError(f"no calibration tiles for static quantization; {_RECALIBRATE_HINT}")
+        raise ToolchainError(f"no calibration tiles for static quantization; {_CALIBRATION_HINT}")
     tiles = [np.asarray(tile, dtype=np.float32) for tile in calibration]
     for i, tile in enumerate(tiles):
         if tile.shape != shape:
             raise ToolchainError(
-                f"calibration tile {i} has shape {tile.shape}, the graph takes {shape}; {_RECALIBRATE_HINT}"
+                f"calibration tile {i} has shape {tile.shape}, the graph takes {shape}; {_CALIBRATION_HINT}"
             )
     return {key: [{signature["inputs"][0]: tile} for tile in tiles]}
 
@@ -245,8 +246,9 @@ def run_tflite(path: Path, lr_tile_nhwc: np.ndarray) -> np.ndarray:
         raise ToolchainError(f"LiteRT cannot load {path}: {str(exc).strip().splitlines()[0]}") from exc
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     x = np.asarray(lr_tile_nhwc, dtype=np.float32)
-    if x.shape != tuple(inp["shape"]):
-        raise ToolchainError(f"{path} takes a tile of shape {tuple(inp['shape'])}, got {x.shape}")
+    shape = tuple(int(d) for d in inp["shape"])
+    if x.shape != shape:
+        raise ToolchainError(f"{path} takes a tile of shape {shape}, got {x.shape}")
     in_quant, out_quant = (_quant_of(d) for d in (inp, out))
     if in_quant is not None:
         lo, hi = in_quant.qrange
@@ -389,13 +391,13 @@ def aot_compile(tflite_path: Path, out_path: Path, soc: str, allow_partial: bool
     qnn_lib = ensure_litert_qnn_sdk()
     aot = _import("ai_edge_litert.aot.aot_compile", "ai-edge-litert")
     qualcomm = _import("ai_edge_litert.aot.vendors.qualcomm.target", "ai-edge-litert")
-    tflite_path, out_path = Path(tflite_path), Path(out_path)
-    _require_file(tflite_path, "LiteRT graph")
     try:
         target = qualcomm.Target(qualcomm.SocModel(soc))
     except ValueError:
         known = ", ".join(m.value for m in qualcomm.SocModel if m.value != "ALL")
         raise ToolchainError(f"LiteRT knows no Qualcomm SoC '{soc}'; use one of {known}") from None
+    tflite_path, out_path = Path(tflite_path), Path(out_path)
+    _require_file(tflite_path, "LiteRT graph")
     with tempfile.TemporaryDirectory(prefix="litert-aot-") as work, _ld_library_path(qnn_lib):
         start = time.perf_counter()
         result = aot.aot_compile(str(tflite_path), output_dir=work, target=target)

@@ -1,0 +1,197 @@
+"""The LiteRT route on the tiny preset: export, quantization, op lists, Qualcomm AOT and its errors."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from toolchain.deploy import litert
+from toolchain.deploy.graph import TileGraph, example_input
+from toolchain.deploy.targets import Precision
+from toolchain.errors import ToolchainError
+from toolchain.model.config import load_preset
+from toolchain.model.edge_sdsr import EdgeSDSR
+
+SOC = "SM8650"
+# Measured on the seeded tiny model, 8 calibration tiles, held-out tile: A8W8 26.1 dB,
+# A16W8 28.2 dB (GroupNorm's per-tile statistics dominate), FP16 71.3 dB.
+MIN_PSNR_DB = {Precision.A8W8: 22.0, Precision.A16W8: 24.0, Precision.FP16: 60.0}
+
+
+def _tiles(seed: int, count: int, side: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.random((1, side, side, 3), dtype=np.float32) for _ in range(count)]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[TileGraph, Path]:
+    """The seeded tiny tile graph and its float32 .tflite (exported once per module)."""
+    pytest.importorskip("litert_torch")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        graph = TileGraph(EdgeSDSR(load_preset("tiny")))
+    path = tmp_path_factory.mktemp("litert") / "tiny_fp32.tflite"
+    litert.export_tflite(graph, example_input(graph.sampler.model), path)
+    return graph, path
+
+
+@pytest.fixture(scope="module")
+def quantized(tiny: tuple[TileGraph, Path]) -> dict[Precision, Path]:
+    """tiny quantized to every precision, calibrated on 8 random tiles."""
+    pytest.importorskip("ai_edge_quantizer")
+    float_path = tiny[1]
+    side = tiny[0].sampler.model.config.lr_tile
+    paths = {}
+    for precision in (Precision.A8W8, Precision.A16W8, Precision.FP16):
+        paths[precision] = float_path.with_name(f"tiny_{precision.value}.tflite")
+        io = litert.quantize_tflite(float_path, paths[precision], _tiles(0, 8, side), precision)
+        assert io == (None, None)  # float I/O for every precision
+    return paths
+
+
+@pytest.fixture
+def qnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private cache folder for the QNN host libraries (never the user's ~/.cache)."""
+    pytest.importorskip("onnxruntime_qnn")
+    pytest.importorskip("ai_edge_litert")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.mark.slow
+def test_float_tflite_matches_torch(tiny: tuple[TileGraph, Path]) -> None:
+    graph, path = tiny
+    x = _tiles(1, 1, graph.sampler.model.config.lr_tile)[0]
+    with torch.inference_mode():
+        expected = graph(torch.from_numpy(x)).numpy()
+    got = litert.run_tflite(path, x)
+    assert got.shape == expected.shape == (1, 128, 128, 3)
+    assert np.abs(got - expected).max() < 1e-4
+    ops = litert.op_names(path)
+    # the graph's own NHWC<->NCHW permutes are folded away at both ends
+    assert ops[0] != "TRANSPOSE" and ops[-1] != "TRANSPOSE"
+    assert litert.io_quantization(path) == (None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", [Precision.A8W8, Precision.A16W8, Precision.FP16])
+def test_quantized_graph_runs_close_to_float(
+    tiny: tuple[TileGraph, Path], quantized: dict[Precision, Path], precision: Precision
+) -> None:
+    x = _tiles(1, 1, tiny[0].sampler.model.config.lr_tile)[0]  # not a calibration tile
+    reference = litert.run_tflite(tiny[1], x)
+    got = litert.run_tflite(quantized[precision], x)
+    assert got.dtype == np.float32 and got.shape == reference.shape
+    assert _psnr(got, reference) > MIN_PSNR_DB[precision]
+    ops = litert.op_names(quantized[precision])
+    if precision is Precision.FP16:
+        assert "DEQUANTIZE" in ops and "QUANTIZE" not in ops  # float16 weights, float compute
+    else:
+        assert ops[0] == "QUANTIZE"  # float input, integer graph
+
+
+@pytest.mark.slow
+def test_integer_io_is_read_and_handled(
+    tiny: tuple[TileGraph, Path], quantized: dict[Precision, Path], tmp_path: Path
+) -> None:
+    """A graph with int8 I/O (ai-edge-quantizer's default): its quantization is exposed and applied."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    side = tiny[0].sampler.model.config.lr_tile
+    q = quantizer.Quantizer(str(tiny[1]), recipe.static_wi8_ai8())
+    calibration = q.calibrate({"serving_default": [{"args_0": t} for t in _tiles(0, 8, side)]})
+    int_io = tmp_path / "int_io.tflite"
+    int_io.write_bytes(bytes(q.quantize(calibration, enable_progress_report=False).quantized_model))
+    quant_in, quant_out = litert.io_quantization(int_io)
+    assert quant_in is not None and quant_out is not None
+    assert (quant_in.dtype, quant_in.zero_point) == ("int8", -128)
+    assert quant_in.scale == pytest.approx(1 / 255, rel=1e-3)  # int8 = pixel value - 128
+    x = _tiles(1, 1, side)[0]
+    # same integer graph as the float-I/O A8W8 one, up to the I/O rounding
+    assert _psnr(litert.run_tflite(int_io, x), litert.run_tflite(quantized[Precision.A8W8], x)) > 35
+
+
+@pytest.mark.slow
+def test_quantize_refuses_bad_calibration(tiny: tuple[TileGraph, Path], tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_quantizer")
+    with pytest.raises(ToolchainError, match=r"calibration tile 0 has shape \(1, 16, 16, 3\)"):
+        litert.quantize_tflite(tiny[1], tmp_path / "q.tflite", _tiles(0, 1, 16), Precision.A8W8)
+    with pytest.raises(ToolchainError, match="no calibration tiles"):
+        litert.quantize_tflite(tiny[1], tmp_path / "q.tflite", [], Precision.A16W8)
+    assert not (tmp_path / "q.tflite").exists()
+
+
+def test_quantize_refuses_fp32(tmp_path: Path) -> None:
+    with pytest.raises(ToolchainError, match="fp32 needs no quantization"):
+        litert.quantize_tflite(tmp_path / "f.tflite", tmp_path / "q.tflite", [], Precision.FP32)
+
+
+@pytest.mark.slow
+def test_aot_sm8650_is_one_dispatch_op(quantized: dict[Precision, Path], qnn_cache: Path) -> None:
+    out = quantized[Precision.A8W8].with_name("tiny_a8w8_sm8650.tflite")
+    result = litert.aot_compile(quantized[Precision.A8W8], out, SOC)
+    assert result.path == out and result.soc == SOC and result.seconds > 0
+    assert result.ops == ("DISPATCH_OP",) and litert.op_names(out) == ["DISPATCH_OP"]
+    data = out.read_bytes()
+    assert b"soc_type=SM8650;arch=75" in data  # the embedded QNN context binary's target
+    assert result.qnn_version is not None and f"v{result.qnn_version}.".encode() in data
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    with pytest.raises(ToolchainError, match="compiled for an NPU"):
+        litert.run_tflite(out, np.zeros((1, 32, 32, 3), np.float32))
+
+
+@pytest.mark.slow
+def test_aot_refuses_partial_offload(
+    quantized: dict[Precision, Path], qnn_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(litert, "op_names", lambda path: ["DISPATCH_OP", "RELU_0_TO_1"])
+    out = tmp_path / "partial.tflite"
+    with pytest.raises(ToolchainError, match=r"left 1 ops \(RELU_0_TO_1\) on the CPU.*allow_partial=True"):
+        litert.aot_compile(quantized[Precision.FP16], out, SOC)
+    assert not out.exists()
+    result = litert.aot_compile(quantized[Precision.FP16], out, SOC, allow_partial=True)
+    assert result.ops == ("DISPATCH_OP", "RELU_0_TO_1") and out.is_file()
+
+
+def test_qnn_libraries_set_up_once(qnn_cache: Path) -> None:
+    lib = litert.ensure_litert_qnn_sdk()
+    assert lib.is_relative_to(qnn_cache)
+    names = {p.name for p in lib.iterdir()}
+    assert names == {*litert.QNN_HOST_LIBS, litert.QNN_STUB_LIB}
+    stub = (lib / litert.QNN_STUB_LIB).stat()
+    assert litert.ensure_litert_qnn_sdk() == lib
+    assert (lib / litert.QNN_STUB_LIB).stat().st_mtime_ns == stub.st_mtime_ns  # not rebuilt
+
+
+def test_qnn_setup_names_missing_onnxruntime_qnn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # import raises ImportError
+    with pytest.raises(
+        ToolchainError, match=r"onnxruntime-qnn is not installed.*pip install -e '\.\[deploy\]'"
+    ):
+        litert.ensure_litert_qnn_sdk()
+
+
+def test_qnn_setup_names_missing_gcc(qnn_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ToolchainError, match="gcc not found"):
+        litert.ensure_litert_qnn_sdk()
+
+
+def test_aot_refuses_unknown_soc(qnn_cache: Path, tmp_path: Path) -> None:
+    with pytest.raises(ToolchainError, match="no Qualcomm SoC 'SM0000'.*SM8650"):
+        litert.aot_compile(tmp_path / "missing.tflite", tmp_path / "out.tflite", "SM0000")
+
+
+def test_op_names_refuses_missing_file(tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_litert")
+    with pytest.raises(ToolchainError, match="does not exist"):
+        litert.op_names(tmp_path / "missing.tflite")
