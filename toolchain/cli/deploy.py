@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from toolchain.cli.common import friendly_errors, out_console
-from toolchain.deploy.targets import TARGETS
+from toolchain.cli.common import (
+    DEFAULT_CHECKPOINT_PATH,
+    CheckpointOption,
+    err_console,
+    friendly_errors,
+    load_checkpoint,
+    out_console,
+    progress_bar,
+)
+from toolchain.deploy.export import DEFAULT_CALIBRATION
+from toolchain.deploy.targets import TARGETS, Precision
+from toolchain.errors import ToolchainError
+
+
+class Via(enum.StrEnum):
+    LOCAL = "local"
+    AIHUB = "aihub"
 
 
 @friendly_errors
@@ -43,3 +59,105 @@ def verify_bundle_command(
     for g in manifest.graphs:
         acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
         out_console.print(f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}), {acc}")
+
+
+@friendly_errors
+def export(
+    target: Annotated[str, typer.Option(help="Deployment target; see `toolchain targets`.")] = "s24-dsp",
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
+    preset: Annotated[
+        str | None, typer.Option(help="Export a randomly initialised preset instead (e.g. edge).")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="a16w8 | a8w8 | fp16 | fp32 (default: the target's first).")
+    ] = None,
+    calibration: Annotated[
+        Path, typer.Option(help="Folder of real images; LR tiles are cut from them for calibration.")
+    ] = DEFAULT_CALIBRATION,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Bundle folder (default exports/<model>-<target>-<precision>)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle folder.")] = False,
+    min_psnr: Annotated[
+        float, typer.Option(help="Fail below this NPU PSNR-Y (dB) vs the float model.")
+    ] = 35.0,
+    skip_verify: Annotated[
+        bool, typer.Option(help="Skip the (slow) HTP-emulator accuracy gate; recorded in the manifest.")
+    ] = False,
+    allow_partial: Annotated[
+        bool, typer.Option(help="Accept NPU graphs with ops left on the CPU (not recommended).")
+    ] = False,
+    via: Annotated[
+        Via,
+        typer.Option(help="local: offline compile only; aihub: also compile and profile on Qualcomm AI Hub."),
+    ] = Via.LOCAL,
+) -> None:
+    """Quantize, compile and verify the tile graph for a phone; write a deployable bundle.
+
+    Example: toolchain export --target s24-dsp   (Galaxy S24 NPU, A16W8, default checkpoint)
+    """
+    from toolchain.deploy.export import ExportOptions, export_bundle
+    from toolchain.deploy.targets import get_target
+    from toolchain.model.config import load_preset
+    from toolchain.model.edge_sdsr import EdgeSDSR
+
+    tgt = get_target(target)
+    prec = tgt.precisions[0] if precision is None else _precision(precision)
+    tgt.check_precision(prec)
+    if via is Via.AIHUB:
+        from toolchain.bench.aihub import check_aihub_ready
+
+        check_aihub_ready()
+    if preset is not None:
+        model = EdgeSDSR(load_preset(preset))
+        model_id = f"edge-sd-sr-{preset}-random-init"
+    else:
+        model = load_checkpoint(checkpoint)
+        model_id = f"edge-sd-sr-{model.config.name}"
+    out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
+    opts = ExportOptions(
+        tgt, prec, calibration, min_psnr_db=min_psnr, skip_verify=skip_verify, allow_partial=allow_partial
+    )
+    with progress_bar() as progress:
+        task = progress.add_task("export", total=None)
+        result = export_bundle(
+            model, model_id, opts, out, force, lambda s: progress.update(task, description=s)
+        )
+    for g in result.manifest.graphs:
+        acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
+        out_console.print(
+            f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}) {acc}", highlight=False
+        )
+    if tgt.note:
+        err_console.print(f"note: {tgt.note}", highlight=False)
+    out_console.print(
+        f"bundle: {result.bundle_dir} ({sum(f.size_bytes for f in result.manifest.files) / 1e6:.1f} MB)",
+        highlight=False,
+    )
+    if via is Via.AIHUB:
+        _profile_on_aihub(result, err_console)
+
+
+def _precision(value: str) -> Precision:
+    try:
+        return Precision(value)
+    except ValueError:
+        raise ToolchainError(
+            f"unknown precision '{value}'; use one of {', '.join(p.value for p in Precision)}"
+        ) from None
+
+
+def _profile_on_aihub(result, console) -> None:  # noqa: ANN001 - ExportResult, Console
+    from toolchain.bench.aihub import format_comparison, profile_on_aihub
+    from toolchain.deploy.targets import Artifact
+
+    graph = next(g for g in result.manifest.graphs if g.artifact is Artifact.ONNX)
+    tensor = graph.inputs[0]
+    profile = profile_on_aihub(
+        result.bundle_dir / graph.file,
+        "onnx",
+        {tensor.name: (tensor.shape, tensor.dtype)},
+        progress=lambda s: console.print(s, highlight=False),
+    )
+    out_console.print(format_comparison(profile), highlight=False)

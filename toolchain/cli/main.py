@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from toolchain.cli.deploy import targets, verify_bundle_command
+from toolchain.cli.deploy import export, targets, verify_bundle_command
 from toolchain.cli.evaluate import evaluate_command
 from toolchain.cli.info import info
 from toolchain.cli.train import train
@@ -21,6 +21,7 @@ app.command("upscale")(upscale)
 app.command("eval")(evaluate_command)
 app.command("info")(info)
 app.command("train")(train)
+app.command("export")(export)
 app.command("targets")(targets)
 app.command("verify-bundle")(verify_bundle_command)
 

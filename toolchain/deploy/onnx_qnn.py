@@ -117,7 +117,9 @@ class _TileReader(CalibrationDataReader):
             arr = np.asarray(tile, dtype=np.float32)
             arr = arr[None] if arr.ndim == len(shape) - 1 else arr
             if arr.shape != shape:
-                raise ToolchainError(f"calibration tile {i} has shape {np.shape(tile)}, the model takes {shape}")
+                raise ToolchainError(
+                    f"calibration tile {i} has shape {np.shape(tile)}, the model takes {shape}"
+                )
             if arr.min() < 0.0 or arr.max() > 1.0:
                 raise ToolchainError(
                     f"calibration tile {i} is outside [0, 1]; pass float tiles scaled to [0, 1]"
