@@ -129,6 +129,8 @@ def export(
         out_console.print(
             f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}) {acc}", highlight=False
         )
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if tgt.note:
         err_console.print(f"note: {tgt.note}", highlight=False)
     out_console.print(

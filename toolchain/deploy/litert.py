@@ -95,11 +95,17 @@ def _require_file(path: Path, what: str) -> None:
 def export_tflite(graph: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
     """Convert ``graph`` (put in eval mode) traced at ``example`` to a float32 ``.tflite`` at ``path``."""
     litert_torch = _import("litert_torch", "litert-torch")
+    from litert_torch import progress  # its step log goes to stdout, which is ours
+
     path = Path(path)
-    with torch.inference_mode():
-        edge_model = litert_torch.convert(graph.eval(), (example,))
-    with _atomic_path(path) as tmp:
-        edge_model.export(str(tmp))
+    quiet, progress.console.quiet = progress.console.quiet, True
+    try:
+        with torch.inference_mode():
+            edge_model = litert_torch.convert(graph.eval(), (example,))
+        with _atomic_path(path) as tmp:
+            edge_model.export(str(tmp))
+    finally:
+        progress.console.quiet = quiet
 
 
 def quantize_tflite(

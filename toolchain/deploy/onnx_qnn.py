@@ -178,11 +178,9 @@ def quantize_qdq(
         quant_pre_process(float_path, pre_path, skip_optimization=True)
         model = onnx.load(pre_path)
         _own_initializer_per_use(model)
-        # Foreign metadata breaks ORT's QNN tooling (a TypeError in qnn_preprocess_model); keep only
-        # ORT's own pre-processing marker, whose absence makes the quantizer warn for nothing.
-        marker = [p for p in model.metadata_props if p.key == "onnx.quant.pre_process"]
+        # ORT's QNN tooling fails on the pre-processing marker (TypeError in qnn_preprocess_model);
+        # without it the quantizer only warns "consider pre-processing", which is already done.
         del model.metadata_props[:]
-        model.metadata_props.extend(marker)
         onnx.save(model, pre_path)
         config = get_qnn_qdq_config(
             pre_path,

@@ -1,0 +1,188 @@
+"""`toolchain export` end to end on the tiny preset: bundles, the NPU graphs, the gate, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime_qnn")
+pytest.importorskip("ai_edge_litert")
+
+from toolchain.cli.main import app  # noqa: E402
+from toolchain.deploy.graph import TileGraph  # noqa: E402
+from toolchain.deploy.litert import op_names  # noqa: E402
+from toolchain.deploy.manifest import read_manifest, verify_bundle  # noqa: E402
+from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
+from toolchain.model.config import load_preset  # noqa: E402
+from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
+
+runner = CliRunner()
+pytestmark = pytest.mark.slow
+
+
+def invoke(*args: str | Path):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    torch.manual_seed(0)
+    EdgeSDSR(load_preset("tiny")).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dsp_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_ckpt: Path) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "dsp"
+    result = invoke("export", "--target", "s24-dsp", "-c", tiny_ckpt, "-o", out, "--min-psnr", "30")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def cpu_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_ckpt: Path) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "cpu"
+    result = invoke("export", "--target", "cpu", "-c", tiny_ckpt, "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_s24_dsp_bundle_is_fully_offloaded_and_verified(dsp_bundle: Path) -> None:
+    manifest = verify_bundle(dsp_bundle)
+    assert manifest.target == "s24-dsp" and manifest.htp_arch == "75" and not manifest.verify_skipped
+    npu = {g.runtime.value: g for g in manifest.graphs if g.role.value == "npu"}
+    assert set(npu) == {"onnxruntime-qnn", "litert-npu"}
+    qnn = npu["onnxruntime-qnn"]
+    assert qnn.accuracy_psnr_y_db is not None and qnn.accuracy_psnr_y_db >= 30
+    assert "HTP emulator" in qnn.accuracy_method
+    assert context_binary_soc(dsp_bundle / qnn.context_binary) == "SM8650"
+    assert set(op_names(dsp_bundle / npu["litert-npu"].file)) == {"DISPATCH_OP"}
+    assert b"SM8650" in (dsp_bundle / npu["litert-npu"].file).read_bytes()
+    assert len(manifest.example_plan_512["tiles"]) == len(manifest.example_plan_512["tiles"])  # replayable
+    report = (dsp_bundle / "report.md").read_text()
+    assert "HTP emulator" in report and "QNN" in report
+
+
+def test_manifest_schema_round_trip(dsp_bundle: Path) -> None:
+    data = json.loads((dsp_bundle / "manifest.json").read_text())
+    assert data["schema_version"].startswith("1.")
+    assert read_manifest(dsp_bundle) == verify_bundle(dsp_bundle)
+    for g in data["graphs"]:
+        assert g["inputs"][0]["shape"] == [1, 32, 32, 3] and g["inputs"][0]["layout"] == "NHWC"
+        assert g["outputs"][0]["shape"] == [1, 128, 128, 3]
+
+
+def test_host_runner_matches_torch_with_float_graphs(
+    tmp_path: Path, cpu_bundle: Path, tiny_ckpt: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    img = (rng.random((45, 70, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    outs = {}
+    for name, extra in (
+        ("torch", ["-c", tiny_ckpt, "--tile", "32", "--overlap", "8"]),
+        ("onnx", ["--bundle", cpu_bundle, "--runtime", "onnx"]),
+        ("litert", ["--bundle", cpu_bundle, "--runtime", "litert"]),
+    ):
+        result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / f"{name}.png", *extra)
+        assert result.exit_code == 0, result.output
+        outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png")).astype(int)
+    assert outs["torch"].shape == (180, 280, 3)
+    # 8-bit outputs: a float difference below 1e-3 can flip at most one rounding step
+    assert np.abs(outs["onnx"] - outs["torch"]).max() <= 1
+    assert np.abs(outs["litert"] - outs["torch"]).max() <= 1
+
+
+def test_host_runner_float_tile_within_1e3(cpu_bundle: Path, tiny_ckpt: Path) -> None:
+    from toolchain.deploy.host_runner import open_bundle_runner
+    from toolchain.tiling import plan_tiles
+
+    run, spec = open_bundle_runner(cpu_bundle, "onnx")
+    tile = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    run.start_image(plan_tiles(32, 32, spec))
+    got = run(tile, plan_tiles(32, 32, spec).tiles)
+    with torch.inference_mode():
+        want = TileGraph(EdgeSDSR.from_pretrained(tiny_ckpt))(torch.from_numpy(tile)).numpy()
+    assert np.abs(got - want).max() < 1e-3
+
+
+def test_exynos_and_s25_bundles(tmp_path: Path, tiny_ckpt: Path) -> None:
+    result = invoke("export", "--target", "s24-exynos", "-c", tiny_ckpt, "-o", tmp_path / "exy")
+    assert result.exit_code == 0, result.output
+    assert "no offline compiler" in result.output
+    manifest = verify_bundle(tmp_path / "exy")
+    assert [g.runtime.value for g in manifest.graphs] == ["litert-gpu"] and "Exynos" in manifest.note
+    result = invoke("export", "--target", "s25-dsp", "-c", tiny_ckpt, "-o", tmp_path / "s25", "--skip-verify")
+    assert result.exit_code == 0, result.output
+    manifest = verify_bundle(tmp_path / "s25")
+    assert manifest.verify_skipped and manifest.htp_arch == "79"
+    qnn = next(g for g in manifest.graphs if g.runtime.value == "onnxruntime-qnn")
+    assert qnn.accuracy_psnr_y_db is None
+    assert context_binary_soc(tmp_path / "s25" / qnn.context_binary) == "SM8750"
+
+
+def test_gate_fails_on_broken_quantization(tmp_path: Path, tiny_ckpt: Path, monkeypatch) -> None:
+    import toolchain.deploy.export as export_module
+
+    real = export_module.cut_tiles
+
+    def dark_calibration(folder: Path, tile: int, count: int, seed: int) -> list[np.ndarray]:
+        tiles = real(folder, tile, count, seed)
+        return [t * 0.01 for t in tiles] if seed == 0 else tiles  # calibrate on near-black tiles
+
+    monkeypatch.setattr(export_module, "cut_tiles", dark_calibration)
+    out = tmp_path / "broken"
+    result = invoke("export", "--target", "s24-dsp", "-c", tiny_ckpt, "-o", out, "--precision", "a8w8")
+    one_line_error(result, "below --min-psnr")
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_export_errors(tmp_path: Path, tiny_ckpt: Path, cpu_bundle: Path, monkeypatch) -> None:
+    one_line_error(invoke("export", "--target", "pixel9"), "unknown target", "s24-dsp")
+    one_line_error(
+        invoke("export", "--target", "s24-exynos", "--precision", "a16w8", "-c", tiny_ckpt), "a16w8"
+    )
+    one_line_error(invoke("export", "-c", tmp_path / "missing"), "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line_error(
+        invoke("export", "-c", tiny_ckpt, "--calibration", empty, "-o", tmp_path / "x"), "calibration"
+    )
+    one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "-o", cpu_bundle), "--force")
+    one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "--via", "aihub"), "AI Hub")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)
+    one_line_error(invoke("export", "-c", tiny_ckpt, "-o", tmp_path / "noqnn"), "onnxruntime-qnn")
+    assert not (tmp_path / "noqnn").exists()
+
+
+def test_tampered_bundle_is_refused(tmp_path: Path, cpu_bundle: Path) -> None:
+    bundle = tmp_path / "b"
+    shutil.copytree(cpu_bundle, bundle)
+    graph = next((bundle / "graphs").glob("*.onnx"))
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    one_line_error(invoke("verify-bundle", bundle), "sha256 mismatch")
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    one_line_error(
+        invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "--bundle", bundle), "sha256"
+    )
+    assert not (tmp_path / "o.png").exists()
