@@ -258,8 +258,8 @@ def export_bundle(
             if npu_psnr is not None and npu_psnr < opts.min_psnr_db:
                 raise ToolchainError(
                     f"the {target.soc} NPU graph reaches {npu_psnr:.2f} dB PSNR-Y vs the float model, "
-                    f"below "
-                    f"--min-psnr {opts.min_psnr_db:g}; use a16w8, more --calibration images, or lower --min-psnr"
+                    f"below --min-psnr {opts.min_psnr_db:g}; use a16w8, more --calibration images, "
+                    "or lower --min-psnr"
                 )
             bundle.add(
                 f"graphs/{epcontext.name}",
