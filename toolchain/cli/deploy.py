@@ -74,6 +74,7 @@ def export(
     calibration: Annotated[
         Path, typer.Option(help="Folder of real images; LR tiles are cut from them for calibration.")
     ] = DEFAULT_CALIBRATION,
+    calibration_tiles: Annotated[int, typer.Option(help="LR tiles cut from --calibration.")] = 16,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Bundle folder (default exports/<model>-<target>-<precision>)."),
@@ -116,8 +117,16 @@ def export(
         model = load_checkpoint(checkpoint)
         model_id = f"edge-sd-sr-{model.config.name}"
     out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
+    if calibration_tiles < 1:
+        raise ToolchainError(f"--calibration-tiles must be >= 1, got {calibration_tiles}")
     opts = ExportOptions(
-        tgt, prec, calibration, min_psnr_db=min_psnr, skip_verify=skip_verify, allow_partial=allow_partial
+        tgt,
+        prec,
+        calibration,
+        calibration_tiles=calibration_tiles,
+        min_psnr_db=min_psnr,
+        skip_verify=skip_verify,
+        allow_partial=allow_partial,
     )
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)

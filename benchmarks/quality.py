@@ -1,0 +1,105 @@
+"""Quality benchmark: the Edge-SD-SR checkpoint against bicubic and peer SR models.
+
+Every method is scored by the same `toolchain.evaluate.evaluate` (PSNR-Y / SSIM-Y, BT.601,
+no border shave; NIQE with the MATLAB pristine model) on every set in the eval folder.
+Writes benchmarks/results/quality.json and quality.md, and side-by-side PNG crops.
+
+Run: python benchmarks/quality.py [--checkpoint models/nano] [--sets drealsr set5 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers import opencv_dnn_superres, realesrgan_general_x4v3  # noqa: E402
+
+from toolchain.evaluate import bicubic_upscale, evaluate, summarize  # noqa: E402
+from toolchain.imageio import load_image  # noqa: E402
+from toolchain.metrics.niqe import load_niqe_params  # noqa: E402
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR  # noqa: E402
+from toolchain.tiling import TileSpec  # noqa: E402
+from toolchain.upscaler import MAX_INPUT_PIXELS, NoiseConfig, TorchTileRunner, upscale_loaded  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def methods(checkpoint: Path, baselines: Path) -> dict:
+    model = EdgeSDSR.from_pretrained(checkpoint)
+    runner = TorchTileRunner(model, torch.device("cpu"), NoiseConfig())
+    ours = f"edge-sd-sr-{model.config.name}"
+    return {
+        "bicubic": bicubic_upscale,
+        "espcn": opencv_dnn_superres(baselines, "espcn"),
+        "fsrcnn": opencv_dnn_superres(baselines, "fsrcnn"),
+        "realesrgan-general-x4v3": realesrgan_general_x4v3(baselines),
+        ours: lambda image: upscale_loaded(image, runner, TileSpec(), batch_size=4)[0],
+    }
+
+
+def save_crops(data: Path, name: str, ups: dict, out: Path, size: int = 128) -> None:
+    """One PNG: LR (nearest x4) | each method | HR, centre crops of ``size`` HR px."""
+    hr = np.asarray(Image.open(data / "HR" / name).convert("RGB"))
+    lr_img = load_image(data / "LR" / name, MAX_INPUT_PIXELS)
+    y, x = (hr.shape[0] - size) // 2, (hr.shape[1] - size) // 2
+    lr_up = np.repeat(np.repeat((lr_img.rgb * 255 + 0.5).astype(np.uint8), 4, 0), 4, 1)
+    panels = [lr_up[y : y + size, x : x + size]]
+    panels += [up(lr_img)[y : y + size, x : x + size] for up in ups.values()]
+    panels.append(hr[y : y + size, x : x + size])
+    Image.fromarray(np.concatenate(panels, axis=1)).resize(
+        (size * 2 * len(panels), size * 2), Image.Resampling.NEAREST
+    ).save(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--eval-dir", type=Path, default=SHARED / "data" / "eval")
+    parser.add_argument("--baselines", type=Path, default=SHARED / "baselines")
+    parser.add_argument("--niqe-params", type=Path, default=SHARED / "metrics" / "niqe_pris_params.npz")
+    parser.add_argument("--sets", nargs="*", default=["drealsr", "set5", "set14", "b100", "urban100-10"])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    params = load_niqe_params(args.niqe_params)
+    ups = methods(args.checkpoint, args.baselines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for dataset in args.sets:
+        data = args.eval_dir / dataset
+        for method, up in ups.items():
+            start = time.perf_counter()
+            summary = summarize(evaluate(data, up, params), method, dataset)
+            seconds = time.perf_counter() - start
+            results.append({**asdict(summary), "seconds": round(seconds, 1)})
+            print(
+                f"{dataset:12s} {method:26s} PSNR-Y {summary.psnr_y:6.2f} SSIM-Y {summary.ssim_y:.4f} "
+                f"NIQE {summary.niqe:6.3f} ({seconds:.0f} s)",
+                flush=True,
+            )
+        first = sorted((data / "HR").iterdir())[0].name
+        save_crops(data, first, ups, args.out / f"crops-{dataset}.png")
+    meta = {"checkpoint": str(args.checkpoint), "torch": torch.__version__, "results": results}
+    (args.out / "quality.json").write_text(json.dumps(meta, indent=2) + "\n")
+    lines = ["| set | method | PSNR-Y | SSIM-Y | NIQE |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r['dataset']} | {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['niqe']:.3f} |"
+        for r in results
+    ]
+    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'quality.json'} and quality.md")
+
+
+if __name__ == "__main__":
+    main()
