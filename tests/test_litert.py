@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import psnr_db, random_tiles, seeded_tiny_graph
 
 from toolchain.deploy import litert
 from toolchain.deploy.graph import TileGraph, example_input
 from toolchain.deploy.targets import Precision
 from toolchain.errors import ToolchainError
-from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import EdgeSDSR
 
 SOC = "SM8650"
 # Measured on the seeded tiny model, 8 calibration tiles, held-out tile: A8W8 26.1 dB,
@@ -23,22 +22,11 @@ SOC = "SM8650"
 MIN_PSNR_DB = {Precision.A8W8: 22.0, Precision.A16W8: 24.0, Precision.FP16: 60.0}
 
 
-def _tiles(seed: int, count: int, side: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.random((1, side, side, 3), dtype=np.float32) for _ in range(count)]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[TileGraph, Path]:
     """The seeded tiny tile graph and its float32 .tflite (exported once per module)."""
     pytest.importorskip("litert_torch")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        graph = TileGraph(EdgeSDSR(load_preset("tiny")))
+    graph = seeded_tiny_graph()
     path = tmp_path_factory.mktemp("litert") / "tiny_fp32.tflite"
     litert.export_tflite(graph, example_input(graph.sampler.model), path)
     return graph, path
@@ -53,7 +41,7 @@ def quantized(tiny: tuple[TileGraph, Path]) -> dict[Precision, Path]:
     paths = {}
     for precision in (Precision.A8W8, Precision.A16W8, Precision.FP16):
         paths[precision] = float_path.with_name(f"tiny_{precision.value}.tflite")
-        io = litert.quantize_tflite(float_path, paths[precision], _tiles(0, 8, side), precision)
+        io = litert.quantize_tflite(float_path, paths[precision], random_tiles(0, 8, side), precision)
         assert io == (None, None)  # float I/O for every precision
     return paths
 
@@ -70,7 +58,7 @@ def qnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.slow
 def test_float_tflite_matches_torch(tiny: tuple[TileGraph, Path]) -> None:
     graph, path = tiny
-    x = _tiles(1, 1, graph.sampler.model.config.lr_tile)[0]
+    x = random_tiles(1, 1, graph.sampler.model.config.lr_tile)[0]
     with torch.inference_mode():
         expected = graph(torch.from_numpy(x)).numpy()
     got = litert.run_tflite(path, x)
@@ -87,11 +75,11 @@ def test_float_tflite_matches_torch(tiny: tuple[TileGraph, Path]) -> None:
 def test_quantized_graph_runs_close_to_float(
     tiny: tuple[TileGraph, Path], quantized: dict[Precision, Path], precision: Precision
 ) -> None:
-    x = _tiles(1, 1, tiny[0].sampler.model.config.lr_tile)[0]  # not a calibration tile
+    x = random_tiles(1, 1, tiny[0].sampler.model.config.lr_tile)[0]  # not a calibration tile
     reference = litert.run_tflite(tiny[1], x)
     got = litert.run_tflite(quantized[precision], x)
     assert got.dtype == np.float32 and got.shape == reference.shape
-    assert _psnr(got, reference) > MIN_PSNR_DB[precision]
+    assert psnr_db(got, reference) > MIN_PSNR_DB[precision]
     ops = litert.op_names(quantized[precision])
     if precision is Precision.FP16:
         assert "DEQUANTIZE" in ops and "QUANTIZE" not in ops  # float16 weights, float compute
@@ -108,23 +96,23 @@ def test_integer_io_is_read_and_handled(
 
     side = tiny[0].sampler.model.config.lr_tile
     q = quantizer.Quantizer(str(tiny[1]), recipe.static_wi8_ai8())
-    calibration = q.calibrate({"serving_default": [{"args_0": t} for t in _tiles(0, 8, side)]})
+    calibration = q.calibrate({"serving_default": [{"args_0": t} for t in random_tiles(0, 8, side)]})
     int_io = tmp_path / "int_io.tflite"
     int_io.write_bytes(bytes(q.quantize(calibration, enable_progress_report=False).quantized_model))
     quant_in, quant_out = litert.io_quantization(int_io)
     assert quant_in is not None and quant_out is not None
     assert (quant_in.dtype, quant_in.zero_point) == ("int8", -128)
     assert quant_in.scale == pytest.approx(1 / 255, rel=1e-3)  # int8 = pixel value - 128
-    x = _tiles(1, 1, side)[0]
+    x = random_tiles(1, 1, side)[0]
     # same integer graph as the float-I/O A8W8 one, up to the I/O rounding
-    assert _psnr(litert.run_tflite(int_io, x), litert.run_tflite(quantized[Precision.A8W8], x)) > 35
+    assert psnr_db(litert.run_tflite(int_io, x), litert.run_tflite(quantized[Precision.A8W8], x)) > 35
 
 
 @pytest.mark.slow
 def test_quantize_refuses_bad_calibration(tiny: tuple[TileGraph, Path], tmp_path: Path) -> None:
     pytest.importorskip("ai_edge_quantizer")
     with pytest.raises(ToolchainError, match=r"calibration tile 0 has shape \(1, 16, 16, 3\)"):
-        litert.quantize_tflite(tiny[1], tmp_path / "q.tflite", _tiles(0, 1, 16), Precision.A8W8)
+        litert.quantize_tflite(tiny[1], tmp_path / "q.tflite", random_tiles(0, 1, 16), Precision.A8W8)
     with pytest.raises(ToolchainError, match="no calibration tiles"):
         litert.quantize_tflite(tiny[1], tmp_path / "q.tflite", [], Precision.A16W8)
     assert not (tmp_path / "q.tflite").exists()

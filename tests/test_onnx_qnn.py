@@ -12,12 +12,12 @@ import torch
 pytest.importorskip("onnxruntime")  # the deploy extra
 onnx = pytest.importorskip("onnx")
 
+from helpers import psnr_db, random_tiles, seeded_tiny_graph  # noqa: E402
+
 from toolchain.deploy import onnx_qnn  # noqa: E402
 from toolchain.deploy.graph import INPUT_NAME, OUTPUT_NAME, TileGraph, example_input  # noqa: E402
 from toolchain.deploy.targets import Precision, get_target  # noqa: E402
 from toolchain.errors import ToolchainError  # noqa: E402
-from toolchain.model.config import load_preset  # noqa: E402
-from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
 
 S24 = get_target("s24-dsp")  # SM8650: soc_model 57, htp_arch 75
 # Measured on the seeded tiny model (8 random calibration tiles, held-out tile): QDQ on CPU vs
@@ -27,21 +27,10 @@ MIN_QDQ_VS_FLOAT_DB = 36.0
 MIN_EMULATOR_VS_QDQ_DB = 50.0
 
 
-def _tiles(seed: int, count: int, side: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.random((1, side, side, 3), dtype=np.float32) for _ in range(count)]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[TileGraph, Path]:
     """The seeded tiny tile graph and its float ONNX export (once per module)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        graph = TileGraph(EdgeSDSR(load_preset("tiny")))
+    graph = seeded_tiny_graph()
     path = tmp_path_factory.mktemp("onnx_qnn") / "tiny.onnx"
     onnx_qnn.export_onnx(graph, example_input(graph.sampler.model), path)
     return graph, path
@@ -53,7 +42,7 @@ def a16w8(tiny: tuple[TileGraph, Path]) -> tuple[Path, dict[str, dict]]:
     graph, float_path = tiny
     path = float_path.with_name("tiny_a16w8.onnx")
     side = graph.sampler.model.config.lr_tile
-    return path, onnx_qnn.quantize_qdq(float_path, path, _tiles(0, 8, side), Precision.A16W8)
+    return path, onnx_qnn.quantize_qdq(float_path, path, random_tiles(0, 8, side), Precision.A16W8)
 
 
 @pytest.fixture
@@ -83,8 +72,8 @@ def test_a16w8_qdq_close_to_float(tiny: tuple[TileGraph, Path], a16w8: tuple[Pat
         assert io[name]["dtype"] == "uint16"
         assert io[name]["zero_point"] == 0
         assert io[name]["scale"] == pytest.approx(1 / 65535, rel=1e-3)
-    x = _tiles(1, 1, 32)[0]
-    psnr = _psnr(onnx_qnn.run_onnx_cpu(path, x), onnx_qnn.run_onnx_cpu(tiny[1], x))
+    x = random_tiles(1, 1, 32)[0]
+    psnr = psnr_db(onnx_qnn.run_onnx_cpu(path, x), onnx_qnn.run_onnx_cpu(tiny[1], x))
     print(f"A16W8 QDQ (CPU) vs float: {psnr:.1f} dB")
     assert psnr > MIN_QDQ_VS_FLOAT_DB
 
@@ -92,11 +81,11 @@ def test_a16w8_qdq_close_to_float(tiny: tuple[TileGraph, Path], a16w8: tuple[Pat
 def test_quantize_rejects_bad_input(tiny: tuple[TileGraph, Path], tmp_path: Path) -> None:
     out = tmp_path / "q.onnx"
     with pytest.raises(ToolchainError, match="no QDQ form"):
-        onnx_qnn.quantize_qdq(tiny[1], out, _tiles(0, 1, 32), Precision.FP16)
+        onnx_qnn.quantize_qdq(tiny[1], out, random_tiles(0, 1, 32), Precision.FP16)
     with pytest.raises(ToolchainError, match="shape"):
-        onnx_qnn.quantize_qdq(tiny[1], out, _tiles(0, 1, 16), Precision.A8W8)
+        onnx_qnn.quantize_qdq(tiny[1], out, random_tiles(0, 1, 16), Precision.A8W8)
     with pytest.raises(ToolchainError, match=r"outside \[0, 1\]"):
-        onnx_qnn.quantize_qdq(tiny[1], out, [t * 255 for t in _tiles(0, 1, 32)], Precision.A8W8)
+        onnx_qnn.quantize_qdq(tiny[1], out, [t * 255 for t in random_tiles(0, 1, 32)], Precision.A8W8)
 
 
 @pytest.mark.slow
@@ -112,9 +101,9 @@ def test_sm8650_epcontext_runs_in_emulator(
     assert result.context_binary_path.parent == tmp_path
     assert onnx_qnn.context_binary_soc(result.context_binary_path) == "SM8650"
 
-    x = _tiles(1, 1, 32)[0]
+    x = random_tiles(1, 1, 32)[0]
     emulated = onnx_qnn.run_epcontext(result.epcontext_path, x, S24.qnn_soc_model, S24.htp_arch)
-    psnr = _psnr(emulated, onnx_qnn.run_onnx_cpu(qdq_path, x))
+    psnr = psnr_db(emulated, onnx_qnn.run_onnx_cpu(qdq_path, x))
     print(f"HTP emulator vs A16W8 QDQ on CPU: {psnr:.1f} dB (compile {result.seconds:.1f} s)")
     assert psnr > MIN_EMULATOR_VS_QDQ_DB
 
