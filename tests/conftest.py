@@ -28,3 +28,7 @@ def _isolated_rng() -> Iterator[None]:
     finally:
         torch.random.set_rng_state(torch_state)
         np.random.set_state(numpy_state)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/*.json")
