@@ -134,3 +134,20 @@ def test_recipe_with_realesrgan_degradation_trains(tmp_path: Path) -> None:
     config, _ = load_recipe(recipe)
     assert config.degradation.kind.value == "realesrgan"
     assert train(recipe, tmp_path / "run") == tmp_path / "run" / "joint"
+
+
+def test_periodic_validation_is_logged(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, [stage("joint", 2, save_every=1)])
+    val = tmp_path / "val"
+    for sub in ("HR", "LR"):
+        (val / sub).mkdir(parents=True)
+    hr = Image.open(tmp_path / "train" / "0.png").crop((0, 0, 64, 48))
+    hr.save(val / "HR" / "a.png")
+    hr.resize((16, 12), Image.Resampling.BICUBIC).save(val / "LR" / "a.png")
+    data = json.loads(recipe.read_text())
+    data["val_data"] = "val"
+    recipe.write_text(json.dumps(data))
+    train(recipe, tmp_path / "run")
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    vals = [r for r in log if "val_psnr_y" in r]
+    assert [r["step"] for r in vals] == [1, 2] and all(r["val_psnr_y"] > 5 for r in vals)

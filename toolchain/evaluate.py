@@ -65,7 +65,16 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ImageScore]:
     """Score ``upscale`` on every HR/LR pair of ``data_dir``."""
-    pairs = pair_paths(data_dir)
+    return evaluate_pairs(pair_paths(data_dir), upscale, niqe_params, progress)
+
+
+def evaluate_pairs(
+    pairs: list[tuple[str, Path, Path]],
+    upscale: Upscale,
+    niqe_params: NiqeParams | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ImageScore]:
+    """Score ``upscale`` on (name, hr_path, lr_path) pairs."""
     scores = []
     for i, (name, hr_path, lr_path) in enumerate(pairs):
         hr = to_uint8(load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class RecipeConfig:
     latent_reg: float = 1e-4  # autoencoder: L2 pull of the latent towards 0 (keeps its scale bounded)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig.bicubic)
+    val_data: str | None = None  # paired HR/ + LR/ folder scored (PSNR-Y, SSIM-Y) at every save
+    val_images: int = 8  # at most this many validation pairs
 
     def __post_init__(self) -> None:
         if self.hr_crop % 32:
@@ -74,4 +77,9 @@ def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
     for folder in folders:
         if not folder.is_dir():
             raise ToolchainError(f"{path}: train_data folder {folder} does not exist")
+    if recipe.val_data is not None:
+        val = (Path(path).parent / recipe.val_data).resolve()
+        if not (val / "HR").is_dir() or not (val / "LR").is_dir():
+            raise ToolchainError(f"{path}: val_data {val} needs HR/ and LR/ subfolders")
+        recipe = dataclasses.replace(recipe, val_data=str(val))
     return recipe, folders

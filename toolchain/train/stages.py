@@ -15,21 +15,25 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from toolchain.data.datasets import HRCropSampler
+from toolchain.data.datasets import HRCropSampler, pair_paths
 from toolchain.data.degradations import degrade
 from toolchain.errors import ToolchainError
+from toolchain.evaluate import evaluate_pairs
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
+from toolchain.tiling import TileSpec
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
+from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 
 STATE_NAME = "train_state.pt"
 TRAINABLE = {
@@ -139,6 +143,7 @@ def run_stage(
         console.print(f"{stage.value}: already complete ({step} steps)")
         return True
 
+    val_pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
     t0, seen = time.monotonic(), 0
@@ -175,10 +180,12 @@ def run_stage(
                 }
                 with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
-            out_of_time = broadcast_object(ctx, deadline is not None and time.monotonic() > deadline)
+            out_of_time = deadline is not None and broadcast_object(ctx, time.monotonic() > deadline)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx)
+                if ctx.is_main and val_pairs and stage is not Stage.AUTOENCODER:
+                    _validate(model, val_pairs, stage, step, out_dir, ctx.device)
             if out_of_time and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
                 return False
@@ -188,6 +195,30 @@ def run_stage(
         with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"stage": stage.value, "step": step, "ranks_in_sync": True}) + "\n")
     return True
+
+
+def _validate(
+    model: EdgeSDSR,
+    pairs: list[tuple[str, Path, Path]],
+    stage: Stage,
+    step: int,
+    out_dir: Path,
+    device: torch.device,
+) -> None:
+    """PSNR-Y / SSIM-Y of the one-step model on the validation pairs, appended to log.jsonl."""
+    model.eval()
+    runner = TorchTileRunner(model, device, NoiseConfig())
+    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, TileSpec(), 4)[0], None)
+    model.train()
+    record = {
+        "stage": stage.value,
+        "step": step,
+        "val_psnr_y": float(np.mean([s.psnr_y for s in scores])),
+        "val_ssim_y": float(np.mean([s.ssim_y for s in scores])),
+        "val_images": len(scores),
+    }
+    with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def _progress(console: Console, ctx: DistContext) -> Progress:
