@@ -80,9 +80,9 @@ def test_every_preset_loads_and_round_trips(name: str) -> None:
     config = load_preset(name)
     assert isinstance(config, ModelConfig)
     assert config.name == name
-    assert config.scale == 4
-    assert config.hr_tile == 4 * config.lr_tile
-    assert config.latent_size == config.lr_tile // 2
+    assert config.scale == (2 if name.endswith("-x2") else 4)  # x2 presets are distillation teachers
+    assert config.hr_tile == config.scale * config.lr_tile
+    assert config.latent_size * 8 == config.hr_tile
     # the JSON file is the complete config: to_dict reproduces it exactly
     assert to_dict(config) == read_json(PRESETS_DIR / f"{name}.json")
     assert from_dict(ModelConfig, to_dict(config)) == config
@@ -429,7 +429,7 @@ INVALID_CONFIGS = {
     "lr-encoder-layers": (_set("lr_encoder.layers_per_block", 0), "layers_per_block"),
     "lr-encoder-channels": (_set("lr_encoder.channels", [8, 8, 8]), "2 entries"),
     "negative-sigma-floor": (_set("lr_encoder.sigma_floor", -0.1), "sigma_floor"),
-    "scale": (_set("scale", 2), "scale must be 4"),
+    "scale": (_set("scale", 3), "scale must be 4"),
     "odd-lr-tile": (_set("lr_tile", 33), "lr_tile"),
     "zero-lr-tile": (_set("lr_tile", 0), "lr_tile"),
     "latent-not-divisible": (_set("lr_tile", 34), "not divisible by UNet factor"),

@@ -151,3 +151,30 @@ def test_periodic_validation_is_logged(tmp_path: Path) -> None:
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     vals = [r for r in log if "val_psnr_y" in r]
     assert [r["step"] for r in vals] == [1, 2] and all(r["val_psnr_y"] > 5 for r in vals)
+
+
+def test_scale_distillation_recipe(tmp_path: Path) -> None:
+    stages = [stage("joint", 2), stage("teacher", 4), stage("distill", 30, save_every=30, learning_rate=3e-3)]
+    recipe = write_recipe(tmp_path, stages)
+    data = json.loads(recipe.read_text())
+    data["teacher_preset"] = "tiny-x2"
+    recipe.write_text(json.dumps(data))
+    final = train(recipe, tmp_path / "run")
+    assert final == tmp_path / "run" / "distill"
+    from toolchain.model.edge_sdsr import EdgeSDSR
+
+    assert EdgeSDSR.from_pretrained(tmp_path / "run" / "teacher").config.scale == 2
+    student = EdgeSDSR.from_pretrained(final)
+    assert student.config.name == "tiny"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    distill = [r["loss"] for r in log if r.get("stage") == "distill" and "loss" in r]
+    assert distill[-1] < distill[0]
+    assert all("mse_to_teacher" in r for r in log if r.get("stage") == "distill" and "loss" in r)
+
+
+def test_distill_needs_a_teacher(tmp_path: Path) -> None:
+    from toolchain.errors import ToolchainError
+
+    recipe = write_recipe(tmp_path, [stage("distill", 2)])
+    with pytest.raises(ToolchainError, match="teacher stage"):
+        load_recipe(recipe)

@@ -57,6 +57,11 @@ class TorchTileRunner:
     """
 
     def __init__(self, model: EdgeSDSR, device: torch.device, noise: NoiseConfig) -> None:
+        if model.config.scale != 4:
+            raise ToolchainError(
+                f"'{model.config.name}' is a x{model.config.scale} model (a distillation teacher); "
+                "upscaling needs a x4 checkpoint"
+            )
         self.sampler = OneStepSR(model.to(device).eval(), noise_scale=noise.scale)
         self.device = device
         self.noise = noise

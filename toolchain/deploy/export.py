@@ -164,6 +164,8 @@ def export_bundle(
     target, precision = opts.target, opts.precision
     target.check_precision(precision)
     cfg = model.config
+    if cfg.scale != 4:
+        raise ToolchainError(f"'{cfg.name}' is a x{cfg.scale} distillation teacher; export a x4 checkpoint")
     name = f"edge-sd-sr-{cfg.name}"
     seconds: dict[str, float] = {}
     model = model.eval()

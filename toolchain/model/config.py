@@ -102,19 +102,20 @@ class ModelConfig:
     latent_channels: int
     latent_scaling: float  # z_h = latent_scaling * HR-encoder mean (SD v1.5: 0.18215)
     conditioning: Conditioning
-    lr_skip: bool  # decoder output is added to a bilinear x4 upsampling of the LR image
+    lr_skip: bool  # decoder output is added to a bilinear upsampling (x scale) of the LR image
     lr_encoder: LREncoderConfig
     unet: UNetConfig
     hr_encoder: AutoencoderConfig
     decoder: AutoencoderConfig
 
     def __post_init__(self) -> None:
-        if self.scale != 4:
-            raise ValueError(f"scale must be 4 (the LR encoder downsamples 2x, the VAE 8x), got {self.scale}")
-        if self.lr_tile < 2 or self.lr_tile % 2 or self.latent_channels < 1:
+        if self.scale not in (2, 4):
+            raise ValueError(f"scale must be 4 (or 2 for a distillation teacher), got {self.scale}")
+        step = 8 // self.scale  # LR pixels per latent pixel
+        if self.lr_tile < step or self.lr_tile % step or self.latent_channels < 1:
             raise ValueError(
-                f"lr_tile must be even and >= 2 and latent_channels >= 1, got {self.lr_tile}, "
-                f"{self.latent_channels}"
+                f"lr_tile must be a positive multiple of {step} and latent_channels >= 1, "
+                f"got {self.lr_tile}, {self.latent_channels}"
             )
         if self.hr_encoder.layers_per_block < 1 or self.decoder.layers_per_block < 0:
             raise ValueError("hr_encoder.layers_per_block must be >= 1 and decoder.layers_per_block >= 0")
@@ -129,8 +130,8 @@ class ModelConfig:
 
     @property
     def latent_size(self) -> int:
-        """Side of the latent grid (64 for a 128 LR tile)."""
-        return self.lr_tile // 2
+        """Side of the latent grid (64 for a 128 LR tile at x4, or a 256 tile at x2)."""
+        return self.lr_tile * self.scale // 8
 
     @property
     def hr_tile(self) -> int:

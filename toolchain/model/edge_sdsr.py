@@ -45,17 +45,17 @@ class EdgeSDSR(nn.Module):
         self.config = config
         c = config.latent_channels
         unet_in = c if config.conditioning is Conditioning.BIDIRECTIONAL else 2 * c
-        self.lr_encoder = LREncoder(config.lr_encoder, c)
+        self.lr_encoder = LREncoder(config.lr_encoder, c, config.scale)
         self.unet = UNet(config.unet, unet_in, c)
         self.decoder = Decoder(config.decoder, c)
         self.hr_encoder = HREncoder(config.hr_encoder, c)
 
     def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H/2, W/2)."""
+        """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8)."""
         return self.lr_encoder(lr)
 
     def encode_hr(self, hr: torch.Tensor) -> torch.Tensor:
-        """HR [-1, 1] (B, 3, 4H, 4W) -> z_h (B, C, H/2, W/2), scaled."""
+        """HR [-1, 1] (B, 3, 8h, 8w) -> z_h (B, C, h, w), scaled."""
         return self.hr_encoder(hr) * self.config.latent_scaling
 
     def denoise(self, unet_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -61,3 +61,40 @@ def decoder_loss(
         z_h = predict_latent(model, lr)
     l1 = F.l1_loss(model.decode(z_h, lr), hr * 2 - 1)
     return l1, {"l1": l1.item()}
+
+
+def distill_loss(
+    student: EdgeSDSR,
+    hr: torch.Tensor,
+    lr: torch.Tensor,
+    gen: torch.Generator,
+    teacher: EdgeSDSR,
+    schedule: ScheduleConfig,
+    teacher_lr: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+) -> tuple[torch.Tensor, Stats]:
+    """YONOS scale distillation: omega(lambda_t) ||Z_student(z_t, t) - Z_teacher(z_t', t)||^2.
+
+    Both see the same z_h, t and eps. The teacher's noisy latent z_t' is formed with its OWN
+    x2 LR encoder (z_t' = alpha z_h + sigma (z_l'_mu + z_l'_sigma eps)), because under
+    bidirectional conditioning the LR latent is part of z_t: the student's z_t would be out of
+    distribution for the teacher. The target therefore carries x2 information that adapts
+    to the noise level, which is easier to match than raw z_h at t near 1.
+    """
+    cond = student.config.conditioning
+    with torch.no_grad():
+        z_h = student.encode_hr(hr * 2 - 1)
+        t = sample_t(hr.shape[0], schedule, gen, device=hr.device)
+        eps = torch.randn(z_h.shape, generator=gen).to(hr.device)
+        lr2 = teacher_lr(hr.cpu(), gen).to(hr.device)
+        mu_t, sigma_t = teacher.encode_lr(lr2 * 2 - 1)
+        z_t_teacher = noisy_latent(z_h, mu_t, sigma_t, t, eps, schedule, teacher.config.conditioning)
+        target = teacher.denoise(unet_input(z_t_teacher, mu_t, teacher.config.conditioning), t)
+    z_l_mu, z_l_sigma = student.encode_lr(lr * 2 - 1)
+    z_t = noisy_latent(z_h, z_l_mu, z_l_sigma, t, eps, schedule, cond)
+    pred = student.denoise(unet_input(z_t, z_l_mu, cond), t)
+    per_sample = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
+    loss = (loss_weight(t, schedule) * per_sample).mean()
+    return loss, {
+        "mse_to_teacher": per_sample.mean().item(),
+        "teacher_mse_to_z_h": (target - z_h).pow(2).mean().item(),
+    }

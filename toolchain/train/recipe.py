@@ -17,6 +17,8 @@ from toolchain.errors import ToolchainError
 class Stage(enum.StrEnum):
     AUTOENCODER = "autoencoder"  # HR encoder + decoder as an autoencoder (when no SD VAE is given)
     JOINT = "joint"  # UNet + LR encoder, bidirectional diffusion loss, frozen HR encoder
+    TEACHER = "teacher"  # YONOS: the same joint training of a x2 model (teacher_preset)
+    DISTILL = "distill"  # YONOS: the x4 student matches the x2 teacher's predictions
     DECODER = "decoder"  # decoder fine-tuned on the one-step output latents
 
 
@@ -59,6 +61,7 @@ class RecipeConfig:
     latent_reg: float = 1e-4  # autoencoder: L2 pull of the latent towards 0 (keeps its scale bounded)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig.bicubic)
+    teacher_preset: str | None = None  # the x2 preset trained by the teacher stage (e.g. nano-x2)
     val_data: str | None = None  # paired HR/ + LR/ folder scored (PSNR-Y, SSIM-Y) at every save
     val_images: int = 8  # at most this many validation pairs
 
@@ -68,6 +71,12 @@ class RecipeConfig:
         names = [s.stage for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError("each stage may appear once")
+        if Stage.DISTILL in names and (
+            Stage.TEACHER not in names or names.index(Stage.TEACHER) > names.index(Stage.DISTILL)
+        ):
+            raise ValueError("the distill stage needs a teacher stage before it")
+        if (Stage.TEACHER in names) != (self.teacher_preset is not None):
+            raise ValueError("teacher_preset and a teacher stage go together")
 
 
 def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:

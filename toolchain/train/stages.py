@@ -31,7 +31,7 @@ from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.tiling import TileSpec
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
-from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, joint_loss
+from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
 from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 
@@ -39,6 +39,8 @@ STATE_NAME = "train_state.pt"
 TRAINABLE = {
     Stage.AUTOENCODER: ("hr_encoder", "decoder"),
     Stage.JOINT: ("lr_encoder", "unet"),
+    Stage.TEACHER: ("lr_encoder", "unet"),
+    Stage.DISTILL: ("lr_encoder", "unet"),
     Stage.DECODER: ("decoder",),
 }
 
@@ -60,19 +62,38 @@ class StageLoss(nn.Module):
         return self.loss_fn(self.model, hr, lr, gen)
 
 
-def loss_for(stage: Stage, recipe: RecipeConfig) -> LossFn:
+def loss_for(stage: Stage, recipe: RecipeConfig, teacher: EdgeSDSR | None = None) -> LossFn:
     if stage is Stage.AUTOENCODER:
         return functools.partial(autoencoder_loss, latent_reg=recipe.latent_reg)
-    if stage is Stage.JOINT:
+    if stage in (Stage.JOINT, Stage.TEACHER):
         return functools.partial(joint_loss, schedule=recipe.schedule)
+    if stage is Stage.DISTILL:
+        x2 = dataclasses.replace(recipe.degradation, scale=2)
+        return functools.partial(
+            distill_loss,
+            teacher=teacher,
+            schedule=recipe.schedule,
+            teacher_lr=lambda hr, g: degrade(hr, x2, g),
+        )
     return decoder_loss
 
 
-def init_model(recipe: RecipeConfig) -> EdgeSDSR:
-    """A freshly initialised model of the recipe's preset; the init is seeded by ``recipe.seed``."""
+def init_model(recipe: RecipeConfig, preset: str | None = None) -> EdgeSDSR:
+    """A freshly initialised model (the recipe's preset by default); the init is seeded by ``recipe.seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        return EdgeSDSR(load_preset(recipe.preset))
+        return EdgeSDSR(load_preset(preset or recipe.preset))
+
+
+def init_teacher(recipe: RecipeConfig, autoencoder_from: Path | None) -> EdgeSDSR:
+    """The x2 teacher, sharing the student's HR encoder and decoder (the same z_h space)."""
+    teacher = init_model(recipe, recipe.teacher_preset)
+    if autoencoder_from is not None:
+        source = EdgeSDSR.from_pretrained(autoencoder_from)
+        teacher.hr_encoder.load_state_dict(source.hr_encoder.state_dict())
+        teacher.decoder.load_state_dict(source.decoder.state_dict())
+        teacher.config = dataclasses.replace(teacher.config, latent_scaling=source.config.latent_scaling)
+    return teacher
 
 
 def latent_std(model: EdgeSDSR, data: HRCropSampler, device: torch.device, batches: int = 8) -> float:
@@ -103,17 +124,20 @@ def run_stage(
     stage_dir = out_dir / stage.value
     state_path = stage_dir / STATE_NAME
     gen = torch.Generator().manual_seed(recipe.seed + 1_000_003 * ctx.rank)
+    preset = recipe.teacher_preset if stage is Stage.TEACHER else recipe.preset
     if state_path.is_file():
         model = EdgeSDSR.from_pretrained(stage_dir)
         state = torch.load(state_path, weights_only=True)
+    elif stage is Stage.TEACHER:
+        model, state = init_teacher(recipe, init_from), None
     elif init_from is not None:
         model, state = EdgeSDSR.from_pretrained(init_from), None
     else:
         model, state = init_model(recipe), None
-    if model.config.name != recipe.preset:
+    if model.config.name != preset:
         raise ToolchainError(
             f"{stage_dir}: checkpoint preset '{model.config.name}' "
-            f"differs from the recipe's '{recipe.preset}'; resume with the recipe that started the run"
+            f"differs from the recipe's '{preset}'; resume with the recipe that started the run"
         )
     if state is not None and state["stage"] != stage.value:
         raise ToolchainError(f"{state_path} belongs to stage '{state['stage']}', not '{stage.value}'")
@@ -129,7 +153,12 @@ def run_stage(
     for p in params:
         p.requires_grad_(True)
     model.train()
-    module: nn.Module = StageLoss(model, loss_for(stage, recipe))
+    teacher = None
+    if stage is Stage.DISTILL:
+        teacher = EdgeSDSR.from_pretrained(out_dir / Stage.TEACHER.value).to(ctx.device).eval()
+        teacher.requires_grad_(False)
+    module: nn.Module = StageLoss(model, loss_for(stage, recipe, teacher))
+    degradation = dataclasses.replace(recipe.degradation, scale=model.config.scale)
     if ctx.distributed:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         module = DistributedDataParallel(module, device_ids=ids)
@@ -155,7 +184,7 @@ def run_stage(
             opt.zero_grad(set_to_none=True)
             for micro in range(stage_cfg.grad_accum):
                 hr = data.batch(stage_cfg.batch_size, gen)
-                lr = degrade(hr, recipe.degradation, gen).to(ctx.device)
+                lr = degrade(hr, degradation, gen).to(ctx.device)
                 hr = hr.to(ctx.device)
                 last = micro == stage_cfg.grad_accum - 1
                 sync = contextlib.nullcontext() if last or not ctx.distributed else module.no_sync()
@@ -184,7 +213,7 @@ def run_stage(
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx)
-                if ctx.is_main and val_pairs and stage is not Stage.AUTOENCODER:
+                if ctx.is_main and val_pairs and stage not in (Stage.AUTOENCODER, Stage.TEACHER):
                     _validate(model, val_pairs, stage, step, out_dir, ctx.device)
             if out_of_time and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
@@ -310,5 +339,6 @@ def run_recipe(
             return None
         if not run_stage(recipe, stage_cfg, data, out_dir, previous, left, console, ctx):
             return None
-        previous = out_dir / stage_cfg.stage.value
+        if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
+            previous = out_dir / stage_cfg.stage.value
     return previous
