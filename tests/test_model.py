@@ -501,3 +501,26 @@ def test_lr_skip_adds_a_bilinear_upsampling_of_the_lr_image() -> None:
     assert torch.allclose(out, expected, atol=1e-6)
     with pytest.raises(ValueError, match="lr_skip"):
         model.decode(z)
+
+
+def test_lr_encoder_ablation_switches() -> None:
+    import torch.nn.functional as F
+
+    from toolchain.model.config import LREncoderKind
+
+    base = load_preset("tiny")
+    lr = torch.rand(2, 3, 16, 16) * 2 - 1
+    no_var = EdgeSDSR(
+        dataclasses.replace(base, lr_encoder=dataclasses.replace(base.lr_encoder, variance=False))
+    )
+    mu, sigma = no_var.encode_lr(lr)
+    assert torch.equal(sigma, torch.ones_like(mu))
+    frozen_cfg = dataclasses.replace(
+        base, lr_encoder=dataclasses.replace(base.lr_encoder, kind=LREncoderKind.FROZEN_HR_ENCODER)
+    )
+    frozen = EdgeSDSR(frozen_cfg)
+    with torch.no_grad():
+        mu, sigma = frozen.encode_lr(lr)
+        up = F.interpolate(lr, scale_factor=4.0, mode="bicubic", align_corners=False).clamp(-1, 1)
+        assert torch.allclose(mu, frozen.encode_hr(up))
+    assert mu.shape == (2, 4, 8, 8) and torch.equal(sigma, torch.ones_like(mu))

@@ -34,6 +34,13 @@ def _check_groups(where: str, channels: tuple[int, ...], groups: int) -> None:
             raise ValueError(f"{where}: channels {c} not divisible by norm_groups {groups}")
 
 
+class LREncoderKind(enum.StrEnum):
+    """Where the LR latent comes from (the paper's joint-training ablation)."""
+
+    LEARNED = "learned"  # the tiny LR encoder, trained jointly through the diffusion loss
+    FROZEN_HR_ENCODER = "frozen_hr_encoder"  # SD-SR style: frozen HR encoder on the bicubic-upsampled LR
+
+
 @dataclass(frozen=True)
 class LREncoderConfig:
     """Tiny LR encoder: 128x128 RGB -> z_l_mu, z_l_sigma (each latent_channels x 64 x 64)."""
@@ -42,6 +49,8 @@ class LREncoderConfig:
     layers_per_block: int
     norm_groups: int
     sigma_floor: float  # z_l_sigma = softplus(.) + sigma_floor
+    variance: bool = True  # False: z_l_sigma = 1 (no variance conditioning, an ablation)
+    kind: LREncoderKind = LREncoderKind.LEARNED
 
     def __post_init__(self) -> None:
         if len(self.channels) != 2:
@@ -148,6 +157,9 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> ModelConfig:
+    """A preset by name (models/presets/<name>.json), or any preset file by its .json path."""
+    if name.endswith(".json"):
+        return load_model_config(Path(name))
     path = PRESETS_DIR / f"{name}.json"
     if not path.is_file():
         raise ToolchainError(f"unknown preset '{name}' (available: {', '.join(preset_names())})")

@@ -22,7 +22,7 @@ from toolchain import __version__
 from toolchain.configio import from_dict, read_json, to_dict
 from toolchain.errors import ToolchainError
 from toolchain.model.autoencoder import Decoder, HREncoder
-from toolchain.model.config import Conditioning, ModelConfig
+from toolchain.model.config import Conditioning, LREncoderKind, ModelConfig
 from toolchain.model.lr_encoder import LREncoder
 from toolchain.model.unet import UNet
 
@@ -51,8 +51,21 @@ class EdgeSDSR(nn.Module):
         self.hr_encoder = HREncoder(config.hr_encoder, c)
 
     def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8)."""
-        return self.lr_encoder(lr)
+        """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8).
+
+        ``lr_encoder.kind = frozen_hr_encoder`` (ablation) encodes the bicubic-upsampled LR with
+        the HR encoder instead; ``lr_encoder.variance = false`` (ablation) fixes z_l_sigma = 1.
+        """
+        cfg = self.config.lr_encoder
+        if cfg.kind is LREncoderKind.FROZEN_HR_ENCODER:
+            up = F.interpolate(lr, scale_factor=float(self.config.scale), mode="bicubic", align_corners=False)
+            z_l_mu = self.encode_hr(up.clamp(-1.0, 1.0))
+            z_l_sigma = torch.full_like(z_l_mu, 1.0)
+        else:
+            z_l_mu, z_l_sigma = self.lr_encoder(lr)
+        if not cfg.variance:
+            z_l_sigma = torch.ones_like(z_l_sigma)
+        return z_l_mu, z_l_sigma
 
     def encode_hr(self, hr: torch.Tensor) -> torch.Tensor:
         """HR [-1, 1] (B, 3, 8h, 8w) -> z_h (B, C, h, w), scaled."""

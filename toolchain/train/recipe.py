@@ -52,7 +52,7 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class RecipeConfig:
-    preset: str
+    preset: str  # a preset name (models/presets) or a preset .json path relative to the recipe
     train_data: tuple[str, ...]  # folders of HR images; relative paths are relative to the recipe
     stages: tuple[StageConfig, ...]
     hr_crop: int = 128  # HR crop side in px (LR crop = hr_crop / 4)
@@ -86,6 +86,10 @@ def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
     for folder in folders:
         if not folder.is_dir():
             raise ToolchainError(f"{path}: train_data folder {folder} does not exist")
+    for key in ("preset", "teacher_preset"):  # a preset may also be a .json path beside the recipe
+        value = getattr(recipe, key)
+        if value is not None and value.endswith(".json"):
+            recipe = dataclasses.replace(recipe, **{key: str((Path(path).parent / value).resolve())})
     if recipe.val_data is not None:
         val = (Path(path).parent / recipe.val_data).resolve()
         if not (val / "HR").is_dir() or not (val / "LR").is_dir():

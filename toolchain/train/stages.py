@@ -124,7 +124,7 @@ def run_stage(
     stage_dir = out_dir / stage.value
     state_path = stage_dir / STATE_NAME
     gen = torch.Generator().manual_seed(recipe.seed + 1_000_003 * ctx.rank)
-    preset = recipe.teacher_preset if stage is Stage.TEACHER else recipe.preset
+    preset = load_preset(recipe.teacher_preset if stage is Stage.TEACHER else recipe.preset).name
     if state_path.is_file():
         model = EdgeSDSR.from_pretrained(stage_dir)
         state = torch.load(state_path, weights_only=True)
