@@ -61,6 +61,7 @@ class RecipeConfig:
     latent_reg: float = 1e-4  # autoencoder: L2 pull of the latent towards 0 (keeps its scale bounded)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig.bicubic)
+    init_autoencoder: str | None = None  # checkpoint whose HR encoder + decoder start the run
     teacher_preset: str | None = None  # the x2 preset trained by the teacher stage (e.g. nano-x2)
     val_data: str | None = None  # paired HR/ + LR/ folder scored (PSNR-Y, SSIM-Y) at every save
     val_images: int = 8  # at most this many validation pairs
@@ -90,6 +91,9 @@ def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
         value = getattr(recipe, key)
         if value is not None and value.endswith(".json"):
             recipe = dataclasses.replace(recipe, **{key: str((Path(path).parent / value).resolve())})
+    if recipe.init_autoencoder is not None:
+        init = (Path(path).parent / recipe.init_autoencoder).resolve()
+        recipe = dataclasses.replace(recipe, init_autoencoder=str(init))
     if recipe.val_data is not None:
         val = (Path(path).parent / recipe.val_data).resolve()
         if not (val / "HR").is_dir() or not (val / "LR").is_dir():

@@ -79,20 +79,37 @@ def loss_for(stage: Stage, recipe: RecipeConfig, teacher: EdgeSDSR | None = None
 
 
 def init_model(recipe: RecipeConfig, preset: str | None = None) -> EdgeSDSR:
-    """A freshly initialised model (the recipe's preset by default); the init is seeded by ``recipe.seed``."""
+    """A fresh model (the recipe's preset by default), seeded by ``recipe.seed``.
+
+    With ``recipe.init_autoencoder`` its HR encoder and decoder come from that checkpoint.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        return EdgeSDSR(load_preset(preset or recipe.preset))
+        model = EdgeSDSR(load_preset(preset or recipe.preset))
+    if recipe.init_autoencoder is not None:
+        copy_autoencoder(model, Path(recipe.init_autoencoder))
+    return model
+
+
+def copy_autoencoder(model: EdgeSDSR, source_dir: Path) -> None:
+    """Load the HR encoder, decoder and latent scaling of another checkpoint (same z_h space)."""
+    source = EdgeSDSR.from_pretrained(source_dir)
+    try:
+        model.hr_encoder.load_state_dict(source.hr_encoder.state_dict())
+        model.decoder.load_state_dict(source.decoder.state_dict())
+    except RuntimeError:
+        raise ToolchainError(
+            f"the autoencoder of {source_dir} ('{source.config.name}') does not fit preset "
+            f"'{model.config.name}'; start from a checkpoint of the same preset family"
+        ) from None
+    model.config = dataclasses.replace(model.config, latent_scaling=source.config.latent_scaling)
 
 
 def init_teacher(recipe: RecipeConfig, autoencoder_from: Path | None) -> EdgeSDSR:
     """The x2 teacher, sharing the student's HR encoder and decoder (the same z_h space)."""
     teacher = init_model(recipe, recipe.teacher_preset)
     if autoencoder_from is not None:
-        source = EdgeSDSR.from_pretrained(autoencoder_from)
-        teacher.hr_encoder.load_state_dict(source.hr_encoder.state_dict())
-        teacher.decoder.load_state_dict(source.decoder.state_dict())
-        teacher.config = dataclasses.replace(teacher.config, latent_scaling=source.config.latent_scaling)
+        copy_autoencoder(teacher, autoencoder_from)
     return teacher
 
 
