@@ -178,3 +178,16 @@ def test_distill_needs_a_teacher(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, [stage("distill", 2)])
     with pytest.raises(ToolchainError, match="teacher stage"):
         load_recipe(recipe)
+
+
+def test_shipped_recipes_parse() -> None:
+    from toolchain.configio import from_dict, read_json
+    from toolchain.model.config import load_preset
+    from toolchain.train.recipe import RecipeConfig
+
+    root = Path(__file__).resolve().parents[1] / "models"
+    for name in ("nano", "edge"):
+        recipe = from_dict(RecipeConfig, read_json(root / name / "recipe.json"))
+        assert load_preset(recipe.preset).name == name
+    edge = from_dict(RecipeConfig, read_json(root / "edge" / "recipe.json"))
+    assert edge.degradation.kind.value == "realesrgan" and load_preset(edge.teacher_preset).scale == 2
