@@ -175,6 +175,11 @@ def save_checkpoint(
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a checkpoint is an ordinary folder
+        for child in tmp.iterdir():
+            os.chmod(child, 0o666 & ~umask)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             _rmtree(old)  # left by an interrupted earlier save; os.replace onto it would fail
