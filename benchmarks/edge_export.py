@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", default="a16w8")
     parser.add_argument("--calibration-tiles", type=int, default=4)
+    parser.add_argument("--graphs", default="all", help="all | qnn | litert (see toolchain export --help)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "edge-s24-dsp")
     args = parser.parse_args()
     time_bin = shutil.which("time") or "/usr/bin/time"
@@ -53,7 +54,8 @@ def main() -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"export failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        errors = [line for line in done.stdout.splitlines() + done.stderr.splitlines() if "error:" in line]
+        sys.exit(f"export failed ({done.returncode}): {errors[-1] if errors else done.stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
     manifest = json.loads((args.out / "manifest.json").read_text())
     report = (args.out / "report.md").read_text()

@@ -165,6 +165,11 @@ def test_export_errors(tmp_path: Path, tiny_ckpt: Path, cpu_bundle: Path, monkey
         invoke("export", "-c", tiny_ckpt, "--calibration", empty, "-o", tmp_path / "x"), "calibration"
     )
     one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "-o", cpu_bundle), "--force")
+    result = invoke(
+        "export", "--target", "s24-exynos", "--graphs", "qnn", "-c", tiny_ckpt, "-o", tmp_path / "g"
+    )
+    one_line_error(result, "no qnn graphs")
+    assert not (tmp_path / "g").exists()
     one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "--via", "aihub"), "AI Hub")
     import sys
 

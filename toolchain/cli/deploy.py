@@ -18,7 +18,7 @@ from toolchain.cli.common import (
     out_console,
     progress_bar,
 )
-from toolchain.deploy.export import DEFAULT_CALIBRATION
+from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet
 from toolchain.deploy.targets import TARGETS, Precision
 from toolchain.errors import ToolchainError
 
@@ -86,6 +86,9 @@ def export(
     skip_verify: Annotated[
         bool, typer.Option(help="Skip the (slow) HTP-emulator accuracy gate; recorded in the manifest.")
     ] = False,
+    graphs: Annotated[
+        GraphSet, typer.Option(help="Which routes to build: all, qnn (ONNX Runtime QNN) or litert.")
+    ] = GraphSet.ALL,
     allow_partial: Annotated[
         bool, typer.Option(help="Accept NPU graphs with ops left on the CPU (not recommended).")
     ] = False,
@@ -127,6 +130,7 @@ def export(
         min_psnr_db=min_psnr,
         skip_verify=skip_verify,
         allow_partial=allow_partial,
+        graphs=graphs,
     )
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)

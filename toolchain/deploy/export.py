@@ -14,6 +14,7 @@ The pipeline is a fixed sequence of numbered stages:
 
 from __future__ import annotations
 
+import enum
 import importlib.metadata
 import shutil
 import tempfile
@@ -57,6 +58,20 @@ DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "models" / "samples"
 Step = Callable[[str], None]
 
 
+class GraphSet(enum.StrEnum):
+    """Which of a target's routes to build (an NPU target has an ONNX/QNN and a LiteRT route)."""
+
+    ALL = "all"
+    QNN = "qnn"  # ONNX Runtime QNN (QDQ ONNX + EPContext) and plain ONNX
+    LITERT = "litert"  # LiteRT (.tflite, AOT for the NPU)
+
+    def includes(self, artifact: Artifact) -> bool:
+        if self is GraphSet.ALL:
+            return True
+        onnx_route = artifact in (Artifact.QNN_EPCONTEXT, Artifact.ONNX)
+        return onnx_route if self is GraphSet.QNN else not onnx_route
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     target: Target
@@ -67,6 +82,7 @@ class ExportOptions:
     min_psnr_db: float = 35.0
     skip_verify: bool = False
     allow_partial: bool = False
+    graphs: GraphSet = GraphSet.ALL
 
 
 @dataclass
@@ -195,8 +211,14 @@ def export_bundle(
         npu_psnr: float | None = None
         qnn_version: str | None = None
         example = example_input(model)
-        needs_onnx = {Artifact.QNN_EPCONTEXT, Artifact.ONNX} & set(target.artifacts)
-        needs_tflite = {Artifact.LITERT_AOT, Artifact.LITERT} & set(target.artifacts)
+        artifacts = [a for a in target.artifacts if opts.graphs.includes(a)]
+        if not artifacts:
+            raise ToolchainError(
+                f"target {target.name} has no {opts.graphs.value} graphs "
+                f"(it builds {', '.join(a.value for a in target.artifacts)}); choose --graphs all"
+            )
+        needs_onnx = {Artifact.QNN_EPCONTEXT, Artifact.ONNX} & set(artifacts)
+        needs_tflite = {Artifact.LITERT_AOT, Artifact.LITERT} & set(artifacts)
 
         done = timed("float graphs (ONNX, LiteRT)")
         if needs_onnx:
@@ -211,7 +233,7 @@ def export_bundle(
             export_tflite(graph, example, float_tflite)
         done()
 
-        if Artifact.QNN_EPCONTEXT in target.artifacts:
+        if Artifact.QNN_EPCONTEXT in artifacts:
             from toolchain.deploy.onnx_qnn import (
                 compile_qnn_context,
                 quantize_qdq,
@@ -286,7 +308,7 @@ def export_bundle(
             else:
                 quantize_tflite(float_tflite, lite, calib, lite_precision)
             lite_psnr = accuracy(lambda t: run_tflite(lite, t))
-            npu_target = Artifact.LITERT_AOT in target.artifacts
+            npu_target = Artifact.LITERT_AOT in artifacts
             role = GraphRole.HOST_REFERENCE if npu_target or target.name == "cpu" else GraphRole.FALLBACK
             runtime = (
                 Runtime.LITERT_GPU
@@ -320,7 +342,7 @@ def export_bundle(
                 )
                 done()
 
-        if Artifact.ONNX in target.artifacts and target.name == "cpu":
+        if Artifact.ONNX in artifacts and target.name == "cpu":
             from toolchain.deploy.onnx_qnn import run_onnx_cpu
 
             host_onnx = root / "graphs" / float_onnx.name

@@ -140,7 +140,14 @@ def quantize_tflite(
         )
         if precision is Precision.A16W8:
             _move_off_powers_of_two(calibration_result)
-    result = q.quantize(calibration_result, enable_progress_bar=False, enable_progress_report=False)
+    try:
+        result = q.quantize(calibration_result, enable_progress_bar=False, enable_progress_report=False)
+    except ValueError as exc:  # ai-edge-quantizer reports unsupported tensors this way
+        detail = " ".join(str(exc).split())[-300:]
+        raise ToolchainError(
+            f"ai-edge-quantizer could not quantize {float_path.name} to {precision.value}: {detail}; "
+            "export the ONNX/QNN graph only with --graphs qnn"
+        ) from None
     with _atomic_path(out_path) as tmp:
         tmp.write_bytes(bytes(result.quantized_model))
     return io_quantization(out_path)
