@@ -91,6 +91,28 @@ def score(checkpoint: Path, data: Path, params) -> dict:  # noqa: ANN001 - NiqeP
     return asdict(summarize(scores, checkpoint.parent.name, data.name))
 
 
+def render(meta: dict) -> str:
+    """benchmarks/ablations.md from the JSON record (numbers only; the reading is written by hand)."""
+    a = meta["args"]
+    base = next(r for r in meta["rows"] if r["variant"] == "baseline")
+    lines = [
+        "| variant | claim tested | PSNR-Y | SSIM-Y | NIQE | dPSNR vs baseline | train min |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in meta["rows"]:
+        minutes = "-" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
+        lines.append(
+            f"| {r['variant']} | {r['claim']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['niqe']:.3f} | "
+            f"{r['psnr_y'] - base['psnr_y']:+.2f} | {minutes} |"
+        )
+    budget = (
+        f"Budget per variant: {a['joint_steps']} diffusion steps (distillation: half teacher, half "
+        f"student), {a['decoder_steps']} decoder steps, batch {a['batch_size']}; the LR-skip pair also "
+        f"trains its own autoencoder for {a['ae_steps']} steps. Eval: {Path(a['eval']).name}."
+    )
+    return budget + "\n\n" + "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ae-checkpoint", type=Path, default=ROOT / "runs" / "nano" / "autoencoder")
@@ -103,7 +125,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ablations")
+    parser.add_argument("--render", action="store_true", help="only re-render the table from the JSON")
     args = parser.parse_args()
+    out = ROOT / "benchmarks" / "results"
+    if args.render:
+        print(render(json.loads((out / "ablations.json").read_text())))
+        return
     torch.set_num_threads(2)
     params = load_niqe_params(args.niqe_params)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -135,11 +162,10 @@ def main() -> None:
             f"({minutes:.1f} min)",
             flush=True,
         )
-    out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     meta = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
     (out / "ablations.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(json.dumps(rows, indent=1))
+    print(render(meta))
 
 
 if __name__ == "__main__":
