@@ -362,13 +362,13 @@ def test_save_checkpoint_is_atomic_when_writing_fails(
 
     monkeypatch.setattr(edge_sdsr, "save_file", broken_save_file)
     changed = EdgeSDSR(tiny_model.config)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ToolchainError, match="disk full; the previous checkpoint is unchanged"):
         changed.save_pretrained(tiny_checkpoint, extra={"step": 1})
     assert _tree(tiny_checkpoint) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temp or .old folders left
 
     # a fresh target: nothing is created
-    with pytest.raises(OSError):
+    with pytest.raises(ToolchainError):
         save_checkpoint(tmp_path / "new", tiny_model.config, tiny_model.state_dict())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 

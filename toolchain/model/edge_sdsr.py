@@ -165,10 +165,18 @@ def load_weights(path: Path, map_location: str = "cpu") -> dict[str, torch.Tenso
 def save_checkpoint(
     path: Path, config: ModelConfig, state: dict[str, torch.Tensor], extra: dict | None = None
 ) -> None:
-    """Write a checkpoint folder atomically: build it beside the target, then rename."""
+    """Write a checkpoint folder atomically: build it beside the target, then rename.
+
+    A failure (disk full, interruption) leaves any previous checkpoint at ``path`` intact.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise ToolchainError(
+            f"cannot write checkpoint {path}: {exc.strerror}; choose another folder"
+        ) from None
     try:
         meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
         meta.update(extra or {})
@@ -188,6 +196,11 @@ def save_checkpoint(
             _rmtree(old)
         else:
             os.replace(tmp, path)
+    except OSError as exc:
+        _rmtree(tmp)
+        raise ToolchainError(
+            f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint is unchanged"
+        ) from None
     except BaseException:
         _rmtree(tmp)
         raise
