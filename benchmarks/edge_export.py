@@ -45,6 +45,8 @@ def main() -> None:
         args.precision,
         "--calibration-tiles",
         str(args.calibration_tiles),
+        "--graphs",
+        args.graphs,
         "--skip-verify",
         "--force",
         "-o",
