@@ -220,7 +220,7 @@ def export_bundle(
         needs_onnx = {Artifact.QNN_EPCONTEXT, Artifact.ONNX} & set(artifacts)
         needs_tflite = {Artifact.LITERT_AOT, Artifact.LITERT} & set(artifacts)
 
-        done = timed("float graphs (ONNX, LiteRT)")
+        done = timed("float graphs")
         if needs_onnx:
             from toolchain.deploy.onnx_qnn import export_onnx
 
