@@ -22,7 +22,14 @@ def render() -> Image.Image:
     sky = np.stack([0.35 + 0.3 * y / h, 0.55 + 0.25 * y / h, 0.85 - 0.2 * y / h], axis=-1)
     img = Image.fromarray((sky * 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
-    draw.polygon([(0, h), (w * 0.35, h * 0.45), (w * 0.6, h), ], fill=(70, 95, 60))
+    draw.polygon(
+        [
+            (0, h),
+            (w * 0.35, h * 0.45),
+            (w * 0.6, h),
+        ],
+        fill=(70, 95, 60),
+    )
     draw.polygon([(w * 0.3, h), (w * 0.7, h * 0.35), (w, h * 0.8), (w, h)], fill=(95, 110, 75))
     draw.ellipse([w * 0.78, h * 0.08, w * 0.92, h * 0.27], fill=(250, 225, 150))
     for i in range(12):  # a brick wall with mortar lines
