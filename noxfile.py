@@ -23,8 +23,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install(*CONSTRAINTS, "ruff")
-    session.run("ruff", "check", "toolchain", "tests", "scripts", "noxfile.py")
-    session.run("ruff", "format", "--check", "toolchain", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "check", "toolchain", "tests", "scripts", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "toolchain", "tests", "scripts", "benchmarks", "noxfile.py")
 
 
 @nox.session(python="3.11")
