@@ -425,12 +425,16 @@ def render_report(manifest: Manifest, seconds: dict[str, float]) -> str:
         "| graph | runtime | precision | role | size | PSNR-Y vs float |",
         "|---|---|---|---|---|---|",
     ]
+    sizes = {f.file: f.size_bytes for f in manifest.files}
     for g in manifest.graphs:
         acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
+        size = g.size_bytes + (sizes[g.context_binary] if g.context_binary else 0)  # + its context binary
         lines.append(
             f"| {g.file} | {g.runtime.value} | {g.precision.value} | {g.role.value} | "
-            f"{g.size_bytes / 1e6:.2f} MB | {acc} |"
+            f"{size / 1e6:.2f} MB | {acc} |"
         )
+    lines += ["", "Accuracy methods:"]
+    lines += [f"- {g.file}: {g.accuracy_method}" for g in manifest.graphs if g.accuracy_method]
     lines += ["", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in seconds.items()]
     return "\n".join(lines) + "\n"
