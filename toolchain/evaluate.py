@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from toolchain.atomic import write_text_atomic
 from toolchain.data.datasets import pair_paths
 from toolchain.errors import ToolchainError
 from toolchain.imageio import LoadedImage, load_image
@@ -113,21 +112,7 @@ def write_report(
     for s in scores:
         writer.writerow(asdict(s))
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    _write_atomic(csv_path, buf.getvalue())
-    _write_atomic(json_path, json.dumps(asdict(summary), indent=2) + "\n")
+    hint = "; choose another --out"
+    write_text_atomic(csv_path, buf.getvalue(), hint)
+    write_text_atomic(json_path, json.dumps(asdict(summary), indent=2) + "\n", hint)
     return csv_path, json_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise ToolchainError(f"cannot write {path}: {exc.strerror}; choose another --out") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from toolchain.errors import ToolchainError
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -45,10 +44,6 @@ def progress_bar() -> Progress:
     )
 
 
-def load_checkpoint(path: Path, device: str = "cpu") -> EdgeSDSR:
-    return EdgeSDSR.from_pretrained(path, map_location=device)
-
-
 CheckpointOption = Annotated[
     Path,
     typer.Option(
@@ -57,6 +52,5 @@ CheckpointOption = Annotated[
         help="Checkpoint folder (config.json + model.safetensors). Default: the embedded nano model.",
     ),
 ]
-DEFAULT_CHECKPOINT_PATH = DEFAULT_CHECKPOINT
 DeviceOption = Annotated[str, typer.Option("--device", help="Torch device: cpu or cuda.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]

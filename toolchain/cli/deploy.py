@@ -10,17 +10,16 @@ import typer
 from rich.table import Table
 
 from toolchain.cli.common import (
-    DEFAULT_CHECKPOINT_PATH,
     CheckpointOption,
     err_console,
     friendly_errors,
-    load_checkpoint,
     out_console,
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet
 from toolchain.deploy.targets import TARGETS, Precision
 from toolchain.errors import ToolchainError
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
 class Via(enum.StrEnum):
@@ -64,7 +63,7 @@ def verify_bundle_command(
 @friendly_errors
 def export(
     target: Annotated[str, typer.Option(help="Deployment target; see `toolchain targets`.")] = "s24-dsp",
-    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
     preset: Annotated[
         str | None, typer.Option(help="Export a randomly initialised preset instead (e.g. edge).")
     ] = None,
@@ -104,7 +103,6 @@ def export(
     from toolchain.deploy.export import ExportOptions, export_bundle
     from toolchain.deploy.targets import get_target
     from toolchain.model.config import load_preset
-    from toolchain.model.edge_sdsr import EdgeSDSR
 
     tgt = get_target(target)
     prec = tgt.precisions[0] if precision is None else _precision(precision)
@@ -117,7 +115,7 @@ def export(
         model = EdgeSDSR(load_preset(preset))
         model_id = f"edge-sd-sr-{preset}-random-init"
     else:
-        model = load_checkpoint(checkpoint)
+        model = EdgeSDSR.from_pretrained(checkpoint)
         model_id = f"edge-sd-sr-{model.config.name}"
     out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
     if calibration_tiles < 1:

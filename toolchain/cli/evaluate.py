@@ -11,19 +11,18 @@ from typing import Annotated
 import typer
 
 from toolchain.cli.common import (
-    DEFAULT_CHECKPOINT_PATH,
     CheckpointOption,
     DeviceOption,
     JsonOption,
     err_console,
     friendly_errors,
-    load_checkpoint,
     out_console,
     progress_bar,
 )
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
 from toolchain.imageio import LoadedImage
 from toolchain.metrics.niqe import load_niqe_params
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, upscale_loaded
 
@@ -37,7 +36,7 @@ def evaluate_command(
     data: Annotated[
         Path, typer.Option("--data", help="Folder with HR/ and LR/ (equal file names, LR x4 smaller).")
     ],
-    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
     baseline: Annotated[
         Baseline | None, typer.Option(help="Score a baseline instead of the model, with the same protocol.")
     ] = None,
@@ -61,7 +60,7 @@ def evaluate_command(
         method = "bicubic"
         upscale = bicubic_upscale
     else:
-        model = load_checkpoint(checkpoint)
+        model = EdgeSDSR.from_pretrained(checkpoint)
         method = f"edge-sd-sr-{model.config.name}"
         runner = TorchTileRunner(model, resolve_device(device), NoiseConfig())
         spec = TileSpec()

@@ -9,17 +9,16 @@ from typing import Annotated
 import typer
 
 from toolchain.cli.common import (
-    DEFAULT_CHECKPOINT_PATH,
     CheckpointOption,
     DeviceOption,
     err_console,
     friendly_errors,
-    load_checkpoint,
     out_console,
     progress_bar,
 )
 from toolchain.errors import ToolchainError
 from toolchain.imageio import check_writable_output, collect_inputs, output_path_for
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import NoiseConfig, TileRunner, TorchTileRunner, resolve_device, upscale_file
 
@@ -36,7 +35,7 @@ def upscale(
         Path,
         typer.Option("--out", "-o", help="Output file (one input) or folder; format follows the extension."),
     ],
-    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT_PATH,
+    checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
     device: DeviceOption = "cpu",
     tile: Annotated[int, typer.Option(help="LR tile side in px (exported graphs use 128).")] = 128,
     overlap: Annotated[int, typer.Option(help="LR px shared by neighbouring tiles (blended).")] = 32,
@@ -79,7 +78,7 @@ def upscale(
         source = f"bundle {bundle} ({runtime.value})"
     else:
         spec = TileSpec(tile=tile, overlap=overlap, scale=4)
-        model = load_checkpoint(checkpoint)
+        model = EdgeSDSR.from_pretrained(checkpoint)
         runner = TorchTileRunner(model, resolve_device(device), NoiseConfig(noise_scale, seed))
         source = str(checkpoint)
     with progress_bar() as progress:

@@ -300,25 +300,22 @@ def export_bundle(
         if needs_tflite:
             from toolchain.deploy.litert import aot_compile, quantize_tflite, run_tflite
 
-            lite_precision = Precision.FP32 if precision is Precision.FP32 else precision
-            done = timed(f"quantize LiteRT ({lite_precision.value})")
-            lite = root / "graphs" / f"{name}-{lite_precision.value}.tflite"
-            if lite_precision is Precision.FP32:
+            done = timed(f"quantize LiteRT ({precision.value})")
+            lite = root / "graphs" / f"{name}-{precision.value}.tflite"
+            if precision is Precision.FP32:
                 shutil.copyfile(float_tflite, lite)
             else:
-                quantize_tflite(float_tflite, lite, calib, lite_precision)
+                quantize_tflite(float_tflite, lite, calib, precision)
             lite_psnr = accuracy(lambda t: run_tflite(lite, t))
             npu_target = Artifact.LITERT_AOT in artifacts
             role = GraphRole.HOST_REFERENCE if npu_target or target.name == "cpu" else GraphRole.FALLBACK
             runtime = (
-                Runtime.LITERT_GPU
-                if lite_precision is Precision.FP16 and not npu_target
-                else Runtime.LITERT_CPU
+                Runtime.LITERT_GPU if precision is Precision.FP16 and not npu_target else Runtime.LITERT_CPU
             )
             bundle.add(
                 f"graphs/{lite.name}",
                 Artifact.LITERT,
-                lite_precision,
+                precision,
                 runtime,
                 role,
                 lite_psnr,

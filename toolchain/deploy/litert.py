@@ -33,7 +33,6 @@ import importlib
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from toolchain.atomic import atomic_path
 from toolchain.deploy.manifest import QuantParams
 from toolchain.deploy.targets import Precision
 from toolchain.errors import ToolchainError
@@ -73,20 +73,6 @@ def _import(module: str, package: str) -> ModuleType:
         raise ToolchainError(f"{package} is not installed; run {INSTALL_HINT}") from None
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` (same suffix); it replaces ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ToolchainError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise ToolchainError(f"{what} {path} does not exist; export it first")
@@ -102,7 +88,7 @@ def export_tflite(graph: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     try:
         with torch.inference_mode():
             edge_model = litert_torch.convert(graph.eval(), (example,))
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             edge_model.export(str(tmp))
     finally:
         progress.console.quiet = quiet
@@ -148,7 +134,7 @@ def quantize_tflite(
             f"ai-edge-quantizer could not quantize {float_path.name} to {precision.value}: {detail}; "
             "export the ONNX/QNN graph only with --graphs qnn"
         ) from None
-    with _atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp:
         tmp.write_bytes(bytes(result.quantized_model))
     return io_quantization(out_path)
 
@@ -430,7 +416,7 @@ def aot_compile(tflite_path: Path, out_path: Path, soc: str, allow_partial: bool
             f"LiteRT AOT for {soc} offloaded {offloaded} partition(s) and left {len(ops) - offloaded} ops "
             f"({', '.join(on_cpu)}) on the CPU; change the graph or pass allow_partial=True"
         )
-    with _atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp:
         tmp.write_bytes(data)
     match = _QNN_BUILD_RE.search(data)
     return AotResult(out_path, soc, seconds, ops, match.group(1).decode() if match else None)

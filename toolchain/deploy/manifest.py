@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from toolchain.atomic import write_text_atomic
 from toolchain.configio import from_dict, to_dict
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
@@ -435,19 +436,8 @@ def file_entry(bundle_dir: Path, relative: str) -> FileEntry:
 
 def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
     """Write ``bundle_dir/manifest.json`` atomically (temp file + ``os.replace``); returns its path."""
-    bundle_dir = Path(bundle_dir)
-    text = manifest_to_json(manifest)
-    path = bundle_dir / MANIFEST_NAME
-    tmp = bundle_dir / f".{MANIFEST_NAME}.{secrets.token_hex(4)}.tmp"
-    try:
-        with tmp.open("w", encoding="utf-8") as fp:
-            fp.write(text)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ToolchainError(f"cannot write {path}: {exc.strerror or exc}") from None
+    path = Path(bundle_dir) / MANIFEST_NAME
+    write_text_atomic(path, manifest_to_json(manifest))
     return path
 
 
