@@ -2,6 +2,9 @@
 
 Every method is scored by the same `toolchain.evaluate.evaluate` (PSNR-Y / SSIM-Y, BT.601,
 no border shave; NIQE with the MATLAB pristine model) on every set in the eval folder.
+Besides the sets as shipped, ``--degraded-sets`` adds "<set>-realesrgan": the set's HR images
+degraded by the Real-ESRGAN pipeline (StableSR settings, seed 0, made once into
+artifacts/eval-degraded/ by ``toolchain.data.synthetic_pairs``, reproducible per image).
 Writes benchmarks/results/quality.json and quality.md, and side-by-side PNG crops.
 
 Run: python benchmarks/quality.py [--checkpoint models/nano] [--sets drealsr set5 ...]
@@ -24,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import opencv_dnn_superres, realesrgan_general_x4v3  # noqa: E402
 
+from toolchain.data.degradations import DegradationConfig  # noqa: E402
+from toolchain.data.synthetic_pairs import make_pairs  # noqa: E402
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize  # noqa: E402
 from toolchain.imageio import load_image  # noqa: E402
 from toolchain.metrics.niqe import load_niqe_params  # noqa: E402
@@ -69,15 +74,23 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, default=SHARED / "baselines")
     parser.add_argument("--niqe-params", type=Path, default=SHARED / "metrics" / "niqe_pris_params.npz")
     parser.add_argument("--sets", nargs="*", default=["drealsr", "set5", "set14", "b100", "urban100-10"])
+    parser.add_argument("--degraded-sets", nargs="*", default=["drealsr"])
+    parser.add_argument("--degraded-dir", type=Path, default=ROOT / "artifacts" / "eval-degraded")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     torch.set_num_threads(2)
     params = load_niqe_params(args.niqe_params)
     ups = methods(args.checkpoint, args.baselines)
     args.out.mkdir(parents=True, exist_ok=True)
+    folders = {name: args.eval_dir / name for name in args.sets}
+    for name in args.degraded_sets:
+        folder = args.degraded_dir / f"{name}-realesrgan"
+        degradation = DegradationConfig.realesrgan_stablesr()
+        written, _ = make_pairs(args.eval_dir / name / "HR", folder, degradation, seed=0)
+        print(f"made {written} Real-ESRGAN-degraded pairs from {name} HR (seed 0) in {folder}")
+        folders[folder.name] = folder
     results = []
-    for dataset in args.sets:
-        data = args.eval_dir / dataset
+    for dataset, data in folders.items():
         for method, up in ups.items():
             start = time.perf_counter()
             summary = summarize(evaluate(data, up, params), method, dataset)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from toolchain.deploy.graph import TileGraph
-from toolchain.model.config import load_preset
+from toolchain.model.config import LRSkip, load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
 
 
@@ -22,7 +24,14 @@ def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def seeded_tiny_graph() -> TileGraph:
-    """The tiny preset's tile graph with weights from seed 0 (global RNG left untouched)."""
+    """The tiny preset with the bicubic LR skip, weights from seed 0 (global RNG left untouched).
+
+    The skip's zero-initialised residual output layer gets random weights too, so every part of
+    the graph (skip and latent path) shapes the output the deploy tests compare.
+    """
+    config = dataclasses.replace(load_preset("tiny"), lr_skip=LRSkip.BICUBIC)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return TileGraph(EdgeSDSR(load_preset("tiny")))
+        model = EdgeSDSR(config)
+        torch.nn.init.normal_(model.decoder.decoder.conv_out.weight, std=0.05)
+    return TileGraph(model)

@@ -251,6 +251,20 @@ def test_train_runs_and_resumes(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "already complete" in result.output
 
 
+def test_train_logs_data_share_and_tensorboard_scalars(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = write_recipe(tmp_path, steps=10)
+    result = invoke("train", "--recipe", recipe, "-o", tmp_path / "run", "--tensorboard")
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(0.0 < r["data_frac"] < 1.0 for r in log if "loss" in r)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    assert {"autoencoder/loss", "joint/sigma_mean", "decoder/data_frac"} <= set(events.Tags()["scalars"])
+    joint = [r["loss"] for r in log if r["stage"] == "joint" and "loss" in r]
+    assert [e.value for e in events.Scalars("joint/loss")] == pytest.approx(joint)
+
+
 def test_train_config_errors(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, steps=2)
     data = json.loads(recipe.read_text())
@@ -280,3 +294,28 @@ def test_train_with_local_sd_vae(tmp_path: Path) -> None:
     assert_one_line_error(
         invoke("train", "--recipe", recipe, "-o", tmp_path / "r2", "--sd-vae", tmp_path / "x")
     )
+
+
+def test_degrade_makes_reproducible_pairs_and_skips_corrupt_files(tmp_path: Path) -> None:
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    photo(70, 66, seed=1).save(hr_dir / "a.png")
+    photo(64, 64, seed=2).save(hr_dir / "b.jpg")
+    (hr_dir / "broken.png").write_bytes(b"not an image")
+    for out in ("x", "y"):
+        result = invoke("degrade", hr_dir, "-o", tmp_path / out, "--seed", "3")
+        assert result.exit_code == 0, result.output
+        assert "wrote 2 pairs" in result.output and "skipped 1 file" in result.output
+    hr_a = np.asarray(Image.open(tmp_path / "x" / "HR" / "a.png"))
+    lr_a = np.asarray(Image.open(tmp_path / "x" / "LR" / "a.png"))
+    assert hr_a.shape == (64, 68, 3) and lr_a.shape == (16, 17, 3)  # HR cropped to a multiple of 4
+    assert np.array_equal(lr_a, np.asarray(Image.open(tmp_path / "y" / "LR" / "a.png")))
+    other = invoke("degrade", hr_dir, "-o", tmp_path / "z", "--seed", "4")
+    assert other.exit_code == 0
+    assert not np.array_equal(lr_a, np.asarray(Image.open(tmp_path / "z" / "LR" / "a.png")))
+
+
+def test_degrade_without_usable_images_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "broken.png").write_bytes(b"not an image")
+    assert_one_line_error(invoke("degrade", tmp_path / "hr", "-o", tmp_path / "out"), "no usable HR images")

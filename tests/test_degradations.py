@@ -39,6 +39,20 @@ def test_degrade_shape_range_and_8bit(seed: int) -> None:
     assert torch.equal(lr, (lr * 255).round() / 255)
 
 
+def test_clean_prob_mixes_in_the_bicubic_downscale_per_sample() -> None:
+    import dataclasses
+
+    hr = _hr(batch=16)
+    clean = deg.quantize_8bit(downscale_bicubic(hr, 4))
+    is_clean = lambda lr: [torch.equal(lr[i], clean[i]) for i in range(16)]  # noqa: E731
+    assert not any(is_clean(deg.degrade(hr, CFG, _gen(3))))
+    assert all(is_clean(deg.degrade(hr, dataclasses.replace(CFG, clean_prob=1.0), _gen(3))))
+    mixed = is_clean(deg.degrade(hr, dataclasses.replace(CFG, clean_prob=0.5), _gen(3)))
+    assert 0 < sum(mixed) < 16
+    with pytest.raises(ValueError, match="clean_prob"):
+        dataclasses.replace(CFG, clean_prob=1.5)
+
+
 def test_degrade_is_deterministic_per_seed() -> None:
     hr = _hr()
     a = deg.degrade(hr, CFG, _gen(7))

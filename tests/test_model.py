@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -484,23 +485,47 @@ def test_model_config_file_errors(tmp_path: Path) -> None:
     _assert_one_line(exc)
 
 
-def test_lr_skip_adds_a_bilinear_upsampling_of_the_lr_image() -> None:
+@pytest.mark.parametrize("kind", ["bilinear", "bicubic"])
+def test_untrained_decoder_output_is_the_lr_skip(kind: str) -> None:
+    """The residual starts at 0, so an untrained model decodes to the skip's upsampling."""
     import dataclasses
 
     import torch.nn.functional as F
 
-    config = dataclasses.replace(load_preset("tiny"), lr_skip=True)
+    from toolchain.model.config import LRSkip
+
+    config = dataclasses.replace(load_preset("tiny"), lr_skip=LRSkip(kind))
     model = EdgeSDSR(config).eval()
-    for p in model.decoder.parameters():
-        torch.nn.init.zeros_(p)  # decoder output 0: only the skip remains
     lr = torch.rand(1, 3, 8, 8)
     z = torch.randn(1, 4, 4, 4)
     with torch.no_grad():
         out = model.decode(z, lr)
-    expected = F.interpolate(lr, scale_factor=4.0, mode="bilinear", align_corners=False) * 2 - 1
-    assert torch.allclose(out, expected, atol=1e-6)
+    if kind == "bilinear":
+        expected = F.interpolate(lr, scale_factor=4.0, mode="bilinear", align_corners=False) * 2 - 1
+        assert torch.allclose(out, expected, atol=1e-6)
+    else:
+        assert torch.allclose(out, model.lr_skip(lr), atol=0)
+    assert "lr_skip.bicubic.weight" not in model.state_dict()  # fixed filters, not checkpointed
     with pytest.raises(ValueError, match="lr_skip"):
         model.decode(z)
+
+
+def test_bicubic_skip_matches_pillow_bicubic_away_from_the_border() -> None:
+    """The conv + depth-to-space form equals Pillow's bicubic (a = -0.5) upsampling."""
+    from PIL import Image
+
+    from toolchain.model.lr_skip import BicubicUpsample, bicubic_phase_filters
+
+    assert torch.allclose(bicubic_phase_filters(4).sum(dim=(1, 2)), torch.ones(16, dtype=torch.float64))
+    rng = np.random.default_rng(0)
+    lr = rng.integers(64, 192, (12, 10, 3), dtype=np.uint8)  # no overshoot: Pillow clips between passes
+    pil = np.asarray(Image.fromarray(lr).resize((40, 48), Image.Resampling.BICUBIC)).astype(np.float32)
+    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        ours = BicubicUpsample(4)(x)[0].permute(1, 2, 0).numpy() * 255
+    inner = (slice(8, -8), slice(8, -8))  # Pillow renormalises at the border, we replicate
+    assert np.abs(np.clip(ours, 0, 255)[inner] - pil[inner]).max() <= 1.0
+    assert ours.shape == pil.shape
 
 
 def test_lr_encoder_ablation_switches() -> None:

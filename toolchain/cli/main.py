@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from toolchain.cli.degrade import degrade
 from toolchain.cli.deploy import export, targets, verify_bundle_command
 from toolchain.cli.evaluate import evaluate_command
 from toolchain.cli.info import info
@@ -21,6 +22,7 @@ app.command("upscale")(upscale)
 app.command("eval")(evaluate_command)
 app.command("info")(info)
 app.command("train")(train)
+app.command("degrade")(degrade)
 app.command("export")(export)
 app.command("targets")(targets)
 app.command("verify-bundle")(verify_bundle_command)

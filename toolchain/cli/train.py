@@ -34,8 +34,11 @@ def train(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (one process per GPU under torchrun).")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard scalars to <out>/tensorboard (needs tensorboard).")
+    ] = False,
 ) -> None:
-    """Train Edge-SD-SR: autoencoder -> joint (bidirectional diffusion) -> decoder fine-tuning.
+    """Train Edge-SD-SR: autoencoder -> joint -> teacher -> distill -> decoder (the recipe's stages).
 
     Checkpoints are written atomically every save_every steps; interrupt at any time and
     continue with --resume. Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
@@ -47,7 +50,7 @@ def train(
     config, folders = load_recipe(recipe)
     with distributed(device) as ctx:
         console = Console(stderr=True, quiet=not ctx.is_main)
-        final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx)
+        final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
     if not ctx.is_main:
         return
     if final is None:

@@ -243,6 +243,9 @@ class DegradationConfig:
             [final_sinc_min_kernel_size, final_sinc_kernel_size].
         final_sinc_min_kernel_size: smallest final sinc size (odd).
         final_resize_modes: modes for the final resize to H/scale, one drawn per batch.
+        clean_prob: per-sample probability that the LR is the plain bicubic downscale instead
+            (8-bit rounded). A mix keeps a model trained for real-world inputs from treating
+            the fine texture of clean photos as noise.
     """
 
     kind: DegradationKind
@@ -253,6 +256,7 @@ class DegradationConfig:
     final_sinc_kernel_size: int = 21
     final_sinc_min_kernel_size: int = 7
     final_resize_modes: tuple[ResizeMode, ...] = ALL_RESIZE_MODES
+    clean_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -268,6 +272,7 @@ class DegradationConfig:
                         f"{name} is only used by kind 'realesrgan'; set it to null for '{self.kind}'"
                     )
         _check_prob("final_sinc_prob", self.final_sinc_prob)
+        _check_prob("clean_prob", self.clean_prob)
         _check_odd_sizes(
             "final_sinc_kernel_size/final_sinc_min_kernel_size",
             self.final_sinc_min_kernel_size,
@@ -312,6 +317,11 @@ class DegradationConfig:
     def bicubic(cls, scale: int = 4) -> DegradationConfig:
         """Antialiased bicubic downscale only (the "BI" protocol of the evaluation sets)."""
         return cls(kind=DegradationKind.BICUBIC, scale=scale)
+
+    @classmethod
+    def default(cls, kind: DegradationKind, scale: int = 4) -> DegradationConfig:
+        """The default settings of ``kind``: ``realesrgan_stablesr`` or ``bicubic``."""
+        return cls.realesrgan_stablesr(scale) if kind is DegradationKind.REALESRGAN else cls.bicubic(scale)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -831,5 +841,8 @@ def degrade(hr: torch.Tensor, cfg: DegradationConfig, generator: torch.Generator
     else:
         out = jpeg(out, quality)
         out = blur(resize(out, lr_size, mode), sinc)
-    # 4. Clamp and round to 8 bits.
+    # 4. Clean samples (clean_prob) take the bicubic downscale; clamp and round to 8 bits.
+    clean = _uniforms(generator, 1, b)[0] < cfg.clean_prob
+    if clean.any():
+        out = torch.where(clean.to(out.device)[:, None, None, None], downscale_bicubic(hr, cfg.scale), out)
     return quantize_8bit(out)

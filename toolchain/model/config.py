@@ -19,6 +19,14 @@ class Conditioning(enum.StrEnum):
     UNIDIRECTIONAL = "unidirectional"  # classic SD-SR: UNet sees concat[z_t, z_l_mu]
 
 
+class LRSkip(enum.StrEnum):
+    """The fixed LR upsampling the decoder output is added to (model/lr_skip.py)."""
+
+    NONE = "none"  # the decoder produces the whole image
+    BILINEAR = "bilinear"  # one RESIZE_BILINEAR op
+    BICUBIC = "bicubic"  # Keys a = -0.5 as the eval sets' bicubic baseline, as conv + depth-to-space
+
+
 class Upsample(enum.StrEnum):
     """2x upsampling operator in decoder and UNet."""
 
@@ -111,7 +119,7 @@ class ModelConfig:
     latent_channels: int
     latent_scaling: float  # z_h = latent_scaling * HR-encoder mean (SD v1.5: 0.18215)
     conditioning: Conditioning
-    lr_skip: bool  # decoder output is added to a bilinear upsampling (x scale) of the LR image
+    lr_skip: LRSkip  # decoder output is added to this upsampling (x scale) of the LR image
     lr_encoder: LREncoderConfig
     unet: UNetConfig
     hr_encoder: AutoencoderConfig

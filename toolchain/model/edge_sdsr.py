@@ -22,8 +22,9 @@ from toolchain import __version__
 from toolchain.configio import from_dict, read_json, to_dict
 from toolchain.errors import ToolchainError
 from toolchain.model.autoencoder import Decoder, HREncoder
-from toolchain.model.config import Conditioning, LREncoderKind, ModelConfig
+from toolchain.model.config import Conditioning, LREncoderKind, LRSkip, ModelConfig
 from toolchain.model.lr_encoder import LREncoder
+from toolchain.model.lr_skip import LRSkipUpsample
 from toolchain.model.unet import UNet
 
 CHECKPOINT_FORMAT = 1
@@ -49,6 +50,10 @@ class EdgeSDSR(nn.Module):
         self.unet = UNet(config.unet, unet_in, c)
         self.decoder = Decoder(config.decoder, c)
         self.hr_encoder = HREncoder(config.hr_encoder, c)
+        self.lr_skip = None if config.lr_skip is LRSkip.NONE else LRSkipUpsample(config.lr_skip, config.scale)
+        if self.lr_skip is not None:  # the residual starts at 0: an untrained model is the skip itself
+            nn.init.zeros_(self.decoder.decoder.conv_out.weight)
+            nn.init.zeros_(self.decoder.decoder.conv_out.bias)
 
     def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8).
@@ -78,17 +83,15 @@ class EdgeSDSR(nn.Module):
     def decode(self, z_h: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
         """Scaled latent (and, with ``lr_skip``, the LR image in [0, 1]) -> image in about [-1, 1].
 
-        The LR skip adds a bilinear x4 upsampling of the LR image, so the decoder only
-        has to produce the residual: it fights colour shift and keeps low frequencies
-        exact. Bilinear resize lowers to one NPU op (RESIZE_BILINEAR).
+        The LR skip (model/lr_skip.py) adds a fixed x scale upsampling of the LR image, so the
+        decoder only has to produce the residual.
         """
         image = self.decoder(z_h / self.config.latent_scaling)
-        if not self.config.lr_skip:
+        if self.lr_skip is None:
             return image
         if lr is None:
             raise ValueError(f"preset '{self.config.name}' has lr_skip: decode() needs the LR image")
-        up = F.interpolate(lr, scale_factor=float(self.config.scale), mode="bilinear", align_corners=False)
-        return image + (up * 2.0 - 1.0)
+        return image + self.lr_skip(lr)
 
     def component_params(self) -> dict[str, int]:
         names = INFERENCE_COMPONENTS + TRAINING_ONLY_COMPONENTS

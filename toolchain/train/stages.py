@@ -1,7 +1,7 @@
 """The training stages and their resumable loop.
 
 Each stage writes ``<out>/<stage>/`` (a model checkpoint, atomically) plus
-``train_state.pt`` (optimizer, step, RNG) and appends to ``<out>/log.jsonl``. A stage
+``train_state.pt`` (optimizer, step, RNG) and appends to ``<out>/log.jsonl`` (train/runlog.py). A stage
 resumes from its own folder; a fresh stage starts from the previous stage's weights.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from toolchain.tiling import TileSpec
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
+from toolchain.train.runlog import RunLog
 from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 
 STATE_NAME = "train_state.pt"
@@ -130,6 +130,7 @@ def run_stage(
     max_minutes: float | None,
     console: Console,
     ctx: DistContext,
+    log: RunLog,
 ) -> bool:
     """Train one stage; returns True when it reached its final step (False: stopped early).
 
@@ -192,7 +193,7 @@ def run_stage(
     val_pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
-    t0, seen = time.monotonic(), 0
+    t0, seen, data_s = time.monotonic(), 0, 0.0  # data_s: time spent cropping and degrading
     with _progress(console, ctx) as progress:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
@@ -200,8 +201,10 @@ def run_stage(
                 group["lr"] = stage_cfg.learning_rate_at(step)
             opt.zero_grad(set_to_none=True)
             for micro in range(stage_cfg.grad_accum):
+                t_data = time.monotonic()
                 hr = data.batch(stage_cfg.batch_size, gen)
                 lr = degrade(hr, degradation, gen).to(ctx.device)
+                data_s += time.monotonic() - t_data
                 hr = hr.to(ctx.device)
                 last = micro == stage_cfg.grad_accum - 1
                 sync = contextlib.nullcontext() if last or not ctx.distributed else module.no_sync()
@@ -212,34 +215,35 @@ def run_stage(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
-            rate = seen / (time.monotonic() - t0)
-            progress.update(task, completed=step, info=f"loss {loss.item():.4f} {rate:.1f} img/s")
+            elapsed = time.monotonic() - t0
+            rate, data_frac = seen / elapsed, data_s / elapsed
+            info = f"loss {loss.item():.4f} {rate:.1f} img/s data {data_frac:.0%}"
+            progress.update(task, completed=step, info=info)
             if ctx.is_main and (step % 10 == 0 or step == stage_cfg.steps):
                 record = {
                     "stage": stage.value,
                     "step": step,
                     "loss": loss.item(),
                     "img_per_s": rate,
+                    "data_frac": data_frac,  # share of wall time in data loading + degradation
                     "lr": stage_cfg.learning_rate_at(step - 1),
                     "world_size": ctx.world_size,
                     **stats,
                 }
-                with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                log.write(record)
             out_of_time = deadline is not None and broadcast_object(ctx, time.monotonic() > deadline)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx)
                 if ctx.is_main and val_pairs and stage not in (Stage.AUTOENCODER, Stage.TEACHER):
-                    _validate(model, val_pairs, stage, step, out_dir, ctx.device)
+                    _validate(model, val_pairs, stage, step, log, ctx.device)
             if out_of_time and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
                 return False
     if not params_in_sync(ctx, params):
         raise RuntimeError(f"{stage.value}: ranks diverged (parameters differ across processes)")
     if ctx.is_main and ctx.distributed:
-        with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"stage": stage.value, "step": step, "ranks_in_sync": True}) + "\n")
+        log.write({"stage": stage.value, "step": step, "ranks_in_sync": True})
     return True
 
 
@@ -248,10 +252,10 @@ def _validate(
     pairs: list[tuple[str, Path, Path]],
     stage: Stage,
     step: int,
-    out_dir: Path,
+    log: RunLog,
     device: torch.device,
 ) -> None:
-    """PSNR-Y / SSIM-Y of the one-step model on the validation pairs, appended to log.jsonl."""
+    """PSNR-Y / SSIM-Y of the one-step model on the validation pairs, appended to the run log."""
     model.eval()
     runner = TorchTileRunner(model, device, NoiseConfig())
     scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, TileSpec(), 4)[0], None)
@@ -263,8 +267,7 @@ def _validate(
         "val_ssim_y": float(np.mean([s.ssim_y for s in scores])),
         "val_images": len(scores),
     }
-    with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    log.write(record)
 
 
 def _progress(console: Console, ctx: DistContext) -> Progress:
@@ -318,6 +321,7 @@ def run_recipe(
     console: Console,
     sd_vae: Path | None = None,
     ctx: DistContext | None = None,
+    tensorboard: bool = False,
 ) -> Path | None:
     """Run the stages in order; returns the final checkpoint folder, or None if stopped early.
 
@@ -335,6 +339,7 @@ def run_recipe(
         )
     barrier(ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out_dir, tensorboard and ctx.is_main)
     data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console)
     data = data.shard(ctx.rank, ctx.world_size)
     console.print(f"training data: {len(data.images)} images from {', '.join(map(str, folders))}")
@@ -347,15 +352,18 @@ def run_recipe(
             console.print(load_sd_vae(model, sd_vae).summary(), highlight=False)
             model.save_pretrained(previous, extra={"sd_vae": str(sd_vae)})
         barrier(ctx)
-    for stage_cfg in recipe.stages:
-        if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
-            console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
-            continue
-        left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
-        if left is not None and left <= 0:
-            return None
-        if not run_stage(recipe, stage_cfg, data, out_dir, previous, left, console, ctx):
-            return None
-        if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
-            previous = out_dir / stage_cfg.stage.value
+    try:
+        for stage_cfg in recipe.stages:
+            if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
+                console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
+                continue
+            left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
+            if left is not None and left <= 0:
+                return None
+            if not run_stage(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log):
+                return None
+            if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
+                previous = out_dir / stage_cfg.stage.value
+    finally:
+        log.close()
     return previous
