@@ -40,7 +40,7 @@ VARIANTS = {
     "frozen-encoder": ("joint vs frozen LR encoder", {"lr_encoder.kind": "frozen_hr_encoder"}, "joint"),
     "scale-distillation": ("scale distillation vs direct one-step", {}, "distill"),
     "lr-skip-own-ae": ("LR skip in the decoder (own autoencoder)", {}, "ae"),
-    "no-lr-skip-own-ae": ("no LR skip in the decoder (own autoencoder)", {"lr_skip": False}, "ae"),
+    "no-lr-skip-own-ae": ("no LR skip in the decoder (own autoencoder)", {"lr_skip": "none"}, "ae"),
 }
 
 
