@@ -2,9 +2,10 @@
 
 Every variant starts from the same trained nano autoencoder (HR encoder + decoder, the
 default run's `autoencoder` stage) and gets the same number of diffusion steps and decoder
-steps; only the switch under test changes. The LR-skip pair cannot share an autoencoder
-(the skip changes what the decoder learns), so both of its variants train their own
-autoencoder for --ae-steps. Writes benchmarks/ablations.md and results/ablations.json.
+steps, with the default recipe's degradation; only the switch under test changes. The
+LR-skip pair cannot share an autoencoder (the skip changes what the decoder learns), so both
+of its variants train their own autoencoder for --ae-steps.
+Writes benchmarks/ablations.md and results/ablations.json.
 
 Run: python benchmarks/ablations.py --ae-checkpoint runs/nano/autoencoder [--joint-steps 300]
 """
@@ -31,6 +32,7 @@ from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"  # the variants share its degradation
 
 # name -> (claim, preset edits, stage plan); stage plan keys: joint | distill | ae
 VARIANTS = {
@@ -74,6 +76,7 @@ def recipe_for(name: str, plan: str, args: argparse.Namespace, work: Path) -> Pa
         "preset": f"{name}.preset.json",
         "train_data": [str(args.train_data)],
         "hr_crop": 128,
+        "degradation": json.loads(NANO_RECIPE.read_text())["degradation"],
         "stages": stages,
     }
     if plan != "ae":
