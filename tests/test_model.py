@@ -486,25 +486,24 @@ def test_model_config_file_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["bilinear", "bicubic"])
-def test_untrained_decoder_output_is_the_lr_skip(kind: str) -> None:
-    """The residual starts at 0, so an untrained model decodes to the skip's upsampling."""
-    import dataclasses
-
+def test_untrained_decoder_output_is_about_the_lr_skip(kind: str) -> None:
+    """The residual starts near 0 (not exactly: the layers below its output must get gradients)."""
     import torch.nn.functional as F
 
     from toolchain.model.config import LRSkip
 
     config = dataclasses.replace(load_preset("tiny"), lr_skip=LRSkip(kind))
-    model = EdgeSDSR(config).eval()
+    model = EdgeSDSR(config)
     lr = torch.rand(1, 3, 8, 8)
     z = torch.randn(1, 4, 4, 4)
-    with torch.no_grad():
-        out = model.decode(z, lr)
+    out = model.decode(z, lr)
     if kind == "bilinear":
-        expected = F.interpolate(lr, scale_factor=4.0, mode="bilinear", align_corners=False) * 2 - 1
-        assert torch.allclose(out, expected, atol=1e-6)
+        skip = F.interpolate(lr, scale_factor=4.0, mode="bilinear", align_corners=False) * 2 - 1
     else:
-        assert torch.allclose(out, model.lr_skip(lr), atol=0)
+        skip = model.lr_skip(lr)
+    assert 0 < (out - skip).abs().max() < 0.05
+    out.sum().backward()
+    assert model.decoder.decoder.conv_in.weight.grad.abs().sum() > 0
     assert "lr_skip.bicubic.weight" not in model.state_dict()  # fixed filters, not checkpointed
     with pytest.raises(ValueError, match="lr_skip"):
         model.decode(z)

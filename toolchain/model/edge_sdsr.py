@@ -33,6 +33,7 @@ WEIGHTS_NAME = "model.safetensors"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "nano"
 INFERENCE_COMPONENTS = ("lr_encoder", "unet", "decoder")
 TRAINING_ONLY_COMPONENTS = ("hr_encoder",)
+RESIDUAL_INIT_SCALE = 0.01  # the decoder's output layer at init, relative to PyTorch's default
 
 
 class EdgeSDSR(nn.Module):
@@ -51,9 +52,12 @@ class EdgeSDSR(nn.Module):
         self.decoder = Decoder(config.decoder, c)
         self.hr_encoder = HREncoder(config.hr_encoder, c)
         self.lr_skip = None if config.lr_skip is LRSkip.NONE else LRSkipUpsample(config.lr_skip, config.scale)
-        if self.lr_skip is not None:  # the residual starts at 0: an untrained model is the skip itself
-            nn.init.zeros_(self.decoder.decoder.conv_out.weight)
-            nn.init.zeros_(self.decoder.decoder.conv_out.bias)
+        if self.lr_skip is not None:
+            # The residual starts near 0 (an untrained model is about the skip itself), but not at
+            # exactly 0: with a zero output layer the layers below get no gradient at all.
+            with torch.no_grad():
+                self.decoder.decoder.conv_out.weight.mul_(RESIDUAL_INIT_SCALE)
+                self.decoder.decoder.conv_out.bias.zero_()
 
     def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8).
