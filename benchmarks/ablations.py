@@ -7,7 +7,8 @@ LR-skip pair cannot share an autoencoder (the skip changes what the decoder lear
 of its variants train their own autoencoder for --ae-steps.
 Writes benchmarks/ablations.md and results/ablations.json.
 
-Run: python benchmarks/ablations.py --ae-checkpoint runs/nano/autoencoder [--joint-steps 300]
+Run: python benchmarks/ablations.py [--ae-checkpoint runs/nano/autoencoder] [--joint-steps 300]
+     [--lr-skip none --tag no-skip --variants baseline unidirectional ...]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"  # the variants share its
 
 # name -> (claim, preset edits, stage plan); stage plan keys: joint | distill | ae
 VARIANTS = {
-    "baseline": ("bidirectional, variance, joint LR encoder, LR skip, decoder FT", {}, "joint"),
+    "baseline": ("bidirectional, variance, joint LR encoder, decoder FT", {}, "joint"),
     "unidirectional": ("bidirectional vs unidirectional", {"conditioning": "unidirectional"}, "joint"),
     "no-variance": ("with vs without z_l_sigma", {"lr_encoder.variance": False}, "joint"),
     "frozen-encoder": ("joint vs frozen LR encoder", {"lr_encoder.kind": "frozen_hr_encoder"}, "joint"),
@@ -59,19 +60,24 @@ def edited_preset(edits: dict) -> dict:
 
 
 def recipe_for(name: str, plan: str, args: argparse.Namespace, work: Path) -> Path:
-    preset = edited_preset(VARIANTS[name][1])
+    """A recipe for one variant; plan "shared-ae" trains only the autoencoder the others start from."""
+    common = {} if args.lr_skip is None else {"lr_skip": args.lr_skip}
+    preset = edited_preset({**common, **(VARIANTS[name][1] if name in VARIANTS else {})})
     (work / f"{name}.preset.json").write_text(json.dumps(preset))
     step = {"learning_rate": 5e-4, "batch_size": args.batch_size, "save_every": 10_000}
+    autoencoder = {"stage": "autoencoder", "steps": args.ae_steps, **step, "learning_rate": 1e-3}
     if plan == "distill":  # the same number of UNet steps as "joint", split teacher / student
-        teacher = edited_preset({"name": "nano-x2", "scale": 2, "lr_tile": 256})
+        teacher = edited_preset({**common, "name": "nano-x2", "scale": 2, "lr_tile": 256})
         (work / f"{name}.teacher.json").write_text(json.dumps(teacher))
         half = args.joint_steps // 2
         stages = [{"stage": "teacher", "steps": half, **step}, {"stage": "distill", "steps": half, **step}]
     else:
         stages = [{"stage": "joint", "steps": args.joint_steps, **step}]
-    if plan == "ae":
-        stages.insert(0, {"stage": "autoencoder", "steps": args.ae_steps, **step, "learning_rate": 1e-3})
     stages.append({"stage": "decoder", "steps": args.decoder_steps, **step, "learning_rate": 3e-4})
+    if plan == "ae":
+        stages.insert(0, autoencoder)
+    if plan == "shared-ae":
+        stages = [autoencoder]
     recipe = {
         "preset": f"{name}.preset.json",
         "train_data": [str(args.train_data)],
@@ -79,7 +85,7 @@ def recipe_for(name: str, plan: str, args: argparse.Namespace, work: Path) -> Pa
         "degradation": json.loads(NANO_RECIPE.read_text())["degradation"],
         "stages": stages,
     }
-    if plan != "ae":
+    if plan not in ("ae", "shared-ae"):
         recipe["init_autoencoder"] = str(args.ae_checkpoint.resolve())
     if plan == "distill":
         recipe["teacher_preset"] = f"{name}.teacher.json"
@@ -111,14 +117,20 @@ def render(meta: dict) -> str:
     budget = (
         f"Budget per variant: {a['joint_steps']} diffusion steps (distillation: half teacher, half "
         f"student), {a['decoder_steps']} decoder steps, batch {a['batch_size']}; the LR-skip pair also "
-        f"trains its own autoencoder for {a['ae_steps']} steps. Eval: {Path(a['eval']).name}."
+        f"trains its own autoencoder for {a['ae_steps']} steps. LR skip: "
+        f"{a.get('lr_skip') or 'the preset default'} (the skip pair sets its own). "
+        f"Eval: {Path(a['eval']).name}."
     )
     return budget + "\n\n" + "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ae-checkpoint", type=Path, default=ROOT / "runs" / "nano" / "autoencoder")
+    parser.add_argument(
+        "--ae-checkpoint", type=Path, default=None, help="shared autoencoder (default: train one, --ae-steps)"
+    )
+    parser.add_argument("--lr-skip", choices=["bicubic", "bilinear", "none"], help="for every variant")
+    parser.add_argument("--tag", default="", help="results go to results/ablations[-TAG].json")
     parser.add_argument("--train-data", type=Path, default=SHARED / "data" / "train")
     parser.add_argument("--eval", type=Path, default=SHARED / "data" / "eval" / "drealsr")
     parser.add_argument("--niqe-params", type=Path, default=SHARED / "metrics" / "niqe_pris_params.npz")
@@ -131,12 +143,18 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="only re-render the table from the JSON")
     args = parser.parse_args()
     out = ROOT / "benchmarks" / "results"
+    record = out / f"ablations{'-' + args.tag if args.tag else ''}.json"
     if args.render:
-        print(render(json.loads((out / "ablations.json").read_text())))
+        print(render(json.loads(record.read_text())))
         return
     torch.set_num_threads(2)
     params = load_niqe_params(args.niqe_params)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.ae_checkpoint is None:
+        recipe, folders = load_recipe(recipe_for("shared-ae", "shared-ae", args, args.work))
+        shared = args.work / "shared-ae"
+        run_recipe(recipe, folders, shared, shared.exists(), None, Console(quiet=True))
+        args.ae_checkpoint = shared / "autoencoder"
     rows = []
     for name in args.variants:
         claim, edits, plan = VARIANTS[name]
@@ -167,7 +185,7 @@ def main() -> None:
         )
     out.mkdir(parents=True, exist_ok=True)
     meta = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
-    (out / "ablations.json").write_text(json.dumps(meta, indent=2) + "\n")
+    record.write_text(json.dumps(meta, indent=2) + "\n")
     print(render(meta))
 
 
