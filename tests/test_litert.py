@@ -183,3 +183,14 @@ def test_op_names_refuses_missing_file(tmp_path: Path) -> None:
     pytest.importorskip("ai_edge_litert")
     with pytest.raises(ToolchainError, match="does not exist"):
         litert.op_names(tmp_path / "missing.tflite")
+
+
+def test_bicubic_skip_lowers_to_a_plain_conv(tmp_path: Path) -> None:
+    """A grouped (depthwise, multiplier 16) form was left on the CPU by the SM8650 compiler."""
+    from toolchain.model.lr_skip import BicubicUpsample
+
+    path = tmp_path / "skip.tflite"
+    litert.export_tflite(BicubicUpsample(4), torch.rand(1, 3, 16, 16), path)
+    ops = set(litert.op_names(path))
+    assert "CONV_2D" in ops, ops
+    assert "DEPTHWISE_CONV_2D" not in ops and "RESIZE_BILINEAR" not in ops, ops
