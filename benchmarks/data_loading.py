@@ -22,7 +22,7 @@ from rich.console import Console
 from toolchain.data.datasets import HRCropSampler
 from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.train.recipe import Stage, load_recipe
-from toolchain.train.stages import TRAINABLE, init_model, init_teacher, loss_for
+from toolchain.train.stages import init_model, init_teacher, loss_for, trainable_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,11 +73,7 @@ def main() -> None:
         if stage is Stage.TEACHER:
             continue  # the same loss and network as joint at x2
         loss_fn = loss_for(stage, recipe, teacher)
-        params = [p for n in TRAINABLE[stage] for p in getattr(model, n).parameters()]
-        opt = torch.optim.AdamW(params, lr=1e-5)
-        model.requires_grad_(False)
-        for p in params:
-            p.requires_grad_(True)
+        opt = torch.optim.AdamW(trainable_parameters(model, stage), lr=1e-5)
 
         def step(loss_fn=loss_fn, opt=opt) -> None:  # noqa: ANN001
             opt.zero_grad(set_to_none=True)

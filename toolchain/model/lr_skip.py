@@ -46,7 +46,6 @@ class BicubicUpsample(nn.Module):
     def __init__(self, scale: int, channels: int = 3) -> None:
         super().__init__()
         self.scale = scale
-        self.channels = channels
         phases = bicubic_phase_filters(scale).float()  # (scale^2, TAPS, TAPS)
         # A dense convolution with block-diagonal weights (channel c's phases read only channel c):
         # the grouped form lowers to DEPTHWISE_CONV_2D with a depth multiplier, which the
@@ -70,7 +69,6 @@ class LRSkipUpsample(nn.Module):
         super().__init__()
         if kind is LRSkip.NONE:
             raise ValueError("LRSkipUpsample needs a skip kind, not 'none'")
-        self.kind = kind
         self.scale = scale
         self.bicubic = BicubicUpsample(scale) if kind is LRSkip.BICUBIC else None
 

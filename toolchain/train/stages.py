@@ -113,6 +113,15 @@ def init_teacher(recipe: RecipeConfig, autoencoder_from: Path | None) -> EdgeSDS
     return teacher
 
 
+def trainable_parameters(model: EdgeSDSR, stage: Stage) -> list[nn.Parameter]:
+    """Freeze ``model`` except the stage's components (TRAINABLE); returns their parameters."""
+    model.requires_grad_(False)
+    params = [p for n in TRAINABLE[stage] for p in getattr(model, n).parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
 def latent_std(model: EdgeSDSR, data: HRCropSampler, device: torch.device, batches: int = 8) -> float:
     """Standard deviation of the unscaled HR latent (SD sets latent_scaling = 1 / this)."""
     gen = torch.Generator().manual_seed(1234)
@@ -166,10 +175,7 @@ def run_stage(
         )
 
     model.to(ctx.device)
-    model.requires_grad_(False)
-    params = [p for n in TRAINABLE[stage] for p in getattr(model, n).parameters()]
-    for p in params:
-        p.requires_grad_(True)
+    params = trainable_parameters(model, stage)
     model.train()
     teacher = None
     if stage is Stage.DISTILL:
