@@ -33,3 +33,14 @@ def demo(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".")
     session.run("toolchain", "info")
     session.run("toolchain", "upscale", "models/samples/sample.png", "-o", "artifacts/sample_x4.png")
+
+
+@nox.session(python="3.11")
+def android(session: nox.Session) -> None:
+    """The Android app's JVM side: core + ort JUnit 5 tests (needs Maven and JDK 17).
+
+    Kotlin, JUnit and ONNX Runtime come from Maven Central with the versions of
+    android/gradle/libs.versions.toml; downloads are cached in android/.cache (ignored).
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test,deploy]")
+    session.run("python", "android/tools/jvm.py", "test")
