@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,18 +22,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from peers import opencv_dnn_superres, realesrgan_general_x4v3  # noqa: E402
-
-from toolchain.data.degradations import DegradationConfig  # noqa: E402
-from toolchain.data.synthetic_pairs import make_pairs  # noqa: E402
-from toolchain.evaluate import bicubic_upscale, evaluate, summarize  # noqa: E402
-from toolchain.imageio import load_image  # noqa: E402
-from toolchain.metrics.niqe import load_niqe_params  # noqa: E402
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR  # noqa: E402
-from toolchain.tiling import TileSpec  # noqa: E402
-from toolchain.upscaler import MAX_INPUT_PIXELS, NoiseConfig, TorchTileRunner, upscale_loaded  # noqa: E402
+from toolchain.bench.peers import opencv_dnn_superres, realesrgan_general_x4v3
+from toolchain.data.degradations import DegradationConfig
+from toolchain.data.synthetic_pairs import make_pairs
+from toolchain.evaluate import bicubic_upscale, evaluate, summarize
+from toolchain.imageio import load_image
+from toolchain.metrics.niqe import load_niqe_params
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.tiling import TileSpec
+from toolchain.upscaler import MAX_INPUT_PIXELS, NoiseConfig, TorchTileRunner, upscale_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

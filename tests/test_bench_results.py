@@ -91,7 +91,7 @@ def example_device_result() -> BenchResult:
                 requested=Accelerator.NPU,
                 ran_on=Accelerator.NPU,
                 runtime="onnxruntime-qnn",
-                graph="graphs/edge-sd-sr-nano-a16w8-sm8650.ctx.onnx",
+                graph="graphs/edge-sd-sr-nano-a16w8-sm8650_ctx.onnx",
                 status=RunStatus.OK,
                 reason=None,
                 load_ms=412.0,

@@ -62,6 +62,7 @@ from typing import Any
 
 from toolchain.atomic import write_text_atomic
 from toolchain.configio import from_dict, to_dict
+from toolchain.deploy.manifest import MANIFEST_NAME, Manifest, sha256_file
 from toolchain.errors import ToolchainError
 from toolchain.tiling import TileSpec, plan_tiles
 
@@ -478,6 +479,19 @@ def speedups(runs: tuple[RunResult, ...]) -> tuple[Ratio, ...]:
                 if value is not None:
                     ratios.append(Ratio(ours.label, peer.label, per, value))
     return tuple(ratios)
+
+
+def bundle_identity(bundle_dir: Path, manifest: Manifest) -> BundleInfo:
+    """The :class:`BundleInfo` of a (verified) bundle folder: its name and its manifest's hash."""
+    bundle_dir = Path(bundle_dir)
+    return BundleInfo(
+        name=bundle_dir.absolute().name,
+        manifest_sha256=sha256_file(bundle_dir / MANIFEST_NAME),
+        schema_version=manifest.schema_version,
+        target=manifest.target,
+        soc=manifest.soc,
+        model_id=manifest.model_id,
+    )
 
 
 def computed_image(tile: Timing, workload: Workload) -> ImageTiming:

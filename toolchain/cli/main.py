@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from toolchain.cli import bench
 from toolchain.cli.degrade import degrade
 from toolchain.cli.deploy import export, targets, verify_bundle_command
 from toolchain.cli.evaluate import evaluate_command
@@ -26,6 +27,7 @@ app.command("degrade")(degrade)
 app.command("export")(export)
 app.command("targets")(targets)
 app.command("verify-bundle")(verify_bundle_command)
+app.add_typer(bench.app, name="bench")
 
 
 def run() -> None:

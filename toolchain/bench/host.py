@@ -1,0 +1,360 @@
+"""`toolchain bench host`: the bundle's host graphs, our torch model and the peers, timed in one run.
+
+What runs, each on this machine's CPU, on the same input:
+
+- ours, the bundle's ONNX graph (ONNX Runtime CPU; QDQ graphs with graph optimizations off, as
+  :mod:`toolchain.deploy.host_runner` runs them) and its ``.tflite`` graph (LiteRT CPU);
+- ours, the torch model (the path ``toolchain upscale`` takes, same batch size);
+- the peers of :mod:`toolchain.bench.peers` (Real-ESRGAN-general-x4v3, ESPCN, FSRCNN, bicubic),
+  each on the whole input (they do not tile).
+
+Per tile (one LR tile -> one HR tile) and per image (``size x size`` -> x4, for our model the
+manifest's tile plan with padding and blending) every runner gets ``warmup`` untimed calls and
+``runs`` timed ones. The LiteRT A16W8 graph takes seconds per tile on a CPU, so its image is not
+run unless asked (``full_litert``): it is computed as the plan's tile count x the median tile and
+marked as computed. The result says, in its notes, that host numbers are not phone numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.bench.peers import DEFAULT_BASELINES, PEER_NAMES, load_peer
+from toolchain.bench.results import (
+    HOST_NOTE,
+    SCHEMA_VERSION,
+    Accelerator,
+    BenchResult,
+    DeviceInfo,
+    ImageMethod,
+    ImageTiming,
+    Memory,
+    MemoryKind,
+    RunResult,
+    RunStatus,
+    Source,
+    Subject,
+    Timing,
+    Tool,
+    Version,
+    Workload,
+    bundle_identity,
+    computed_image,
+    new_run_id,
+    speedups,
+    utc_now,
+)
+from toolchain.deploy.host_runner import BundleTileRunner, pick_graph
+from toolchain.deploy.manifest import Manifest, git_commit, verify_bundle
+from toolchain.errors import ToolchainError
+from toolchain.imageio import LoadedImage, load_image
+from toolchain.tiling import plan_tiles
+from toolchain.upscaler import MAX_INPUT_PIXELS, TileRunner, upscale_loaded
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_IMAGE = REPO_ROOT / "models" / "samples" / "sample.png"
+DEFAULT_SIZE = 512
+TORCH_BATCH = 4  # tiles per torch call, as `toolchain upscale` (upscale_file) uses
+_HOST_RUNTIMES = (("onnx", "onnxruntime-cpu"), ("litert", "litert-cpu"))
+_VERSIONED = ("torch", "onnxruntime", "ai-edge-litert", "opencv-contrib-python-headless", "numpy", "pillow")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HostBenchOptions:
+    """What `toolchain bench host` runs; see the CLI's --help for each option."""
+
+    runs: int = 3
+    warmup: int = 1
+    image: Path = DEFAULT_IMAGE
+    size: int = DEFAULT_SIZE
+    checkpoint: Path | None = None  # None: the embedded default model
+    baselines: Path = DEFAULT_BASELINES
+    peers: tuple[str, ...] = PEER_NAMES
+    full_litert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ToolchainError(f"--runs must be >= 1, got {self.runs}")
+        if self.warmup < 0:
+            raise ToolchainError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.size < 1:
+            raise ToolchainError(f"--size must be >= 1, got {self.size}")
+
+
+def time_calls(fn: Callable[[], object], warmup: int, runs: int) -> Timing:
+    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed (wall clock, ms)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return Timing(warmup, tuple(times))
+
+
+class PeakRss:
+    """Peak resident set size of this process since :meth:`reset` (Linux ``VmHWM``).
+
+    ``reset`` writes 5 to ``/proc/self/clear_refs``, which restarts the high-water mark; where that
+    is not allowed the peak is the process's since start (and :attr:`since_start` says so).
+    """
+
+    def __init__(self) -> None:
+        self.since_start = False
+
+    def reset(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.since_start = True
+
+    def peak_bytes(self) -> int | None:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        import resource
+
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.since_start = True
+        return peak_kib * 1024 if peak_kib > 0 else None
+
+
+def prepare_image(path: Path, size: int) -> LoadedImage:
+    """The benchmark input: ``path`` centre-cropped to ``size x size``, or mirrored out to it if smaller.
+
+    Latency does not depend on content, but a real photo keeps the image path (I/O excluded) honest.
+    """
+    image = load_image(path, MAX_INPUT_PIXELS)
+    rgb = image.rgb
+    h, w = rgb.shape[:2]
+    pad_h, pad_w = max(0, size - h), max(0, size - w)
+    if pad_h or pad_w:
+        rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+    y0, x0 = (rgb.shape[0] - size) // 2, (rgb.shape[1] - size) // 2
+    rgb = np.ascontiguousarray(rgb[y0 : y0 + size, x0 : x0 + size], dtype=np.float32)
+    return LoadedImage(rgb=rgb, alpha=None, source=Path(path))
+
+
+def host_device() -> DeviceInfo:
+    """This machine: CPU model (``/proc/cpuinfo``), OS, core count."""
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    os_name = f"{platform.system()} {platform.release()} {platform.machine()}"
+    return DeviceInfo("host", None, cpu, os_name, None, os.cpu_count(), ())
+
+
+def host_versions() -> tuple[Version, ...]:
+    found = [Version("python", platform.python_version())]
+    for package in _VERSIONED:
+        try:
+            found.append(Version(package, importlib.metadata.version(package)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
+def toolchain_tool() -> Tool:
+    try:
+        version = importlib.metadata.version("edge-sdsr-toolchain")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return Tool("toolchain", version, git_commit())
+
+
+class _Bench:
+    """Shared state of one host run: the input, the plan, timing settings and the memory probe."""
+
+    def __init__(self, manifest: Manifest, options: HostBenchOptions, say: Say) -> None:
+        self.options = options
+        self.say = say
+        self.spec = manifest.parsed_tile_spec()
+        self.image = prepare_image(options.image, options.size)
+        self.workload = Workload.for_image(self.spec, options.size, options.size)
+        tile_plan = plan_tiles(self.spec.tile, self.spec.tile, self.spec)
+        self.tile_plan = tile_plan
+        side = self.spec.tile
+        self.tile_nhwc = np.ascontiguousarray(self.image.rgb[None, :side, :side])
+        self.tile_image = LoadedImage(
+            rgb=self.image.rgb[:side, :side].copy(), alpha=None, source=Path("tile")
+        )
+        self.memory = PeakRss()
+
+    def timed(self, label: str, what: str, fn: Callable[[], object]) -> Timing:
+        o = self.options
+        self.say(f"{label}: {what}, {o.warmup} warm-up + {o.runs} timed")
+        return time_calls(fn, o.warmup, o.runs)
+
+    def peak(self) -> Memory | None:
+        peak = self.memory.peak_bytes()
+        return Memory(MemoryKind.RSS, peak) if peak else None
+
+    def ours(self, label: str, runtime: str, graph: str | None, load: Callable[[], TileRunner],
+             batch: int, full_image: bool, notes: tuple[str, ...]) -> RunResult:  # fmt: skip
+        """Load a tile runner, time one tile and (if ``full_image``) the whole image through the plan."""
+        self.memory.reset()
+        self.say(f"{label}: loading")
+        start = time.perf_counter()
+        runner = load()
+        load_ms = (time.perf_counter() - start) * 1000.0
+        runner.start_image(self.tile_plan)
+        tiles = self.tile_plan.tiles
+        tile = self.timed(label, "one tile", lambda: runner(self.tile_nhwc, tiles))
+        if full_image:
+            image = self.timed(
+                label,
+                f"{self.workload.image_tiles}-tile image",
+                lambda: upscale_loaded(self.image, runner, self.spec, batch),
+            )
+            image_timing = ImageTiming(ImageMethod.MEASURED, image.warmup, image.runs_ms)
+        else:
+            image_timing = computed_image(tile, self.workload)
+        return RunResult(
+            label=label,
+            subject=Subject.OURS,
+            requested=Accelerator.CPU,
+            ran_on=Accelerator.CPU,
+            runtime=runtime,
+            graph=graph,
+            status=RunStatus.OK,
+            reason=None,
+            load_ms=load_ms,
+            tile=tile,
+            image=image_timing,
+            memory=self.peak(),
+            notes=notes,
+        )
+
+    def peer(self, name: str) -> RunResult:
+        self.memory.reset()
+        self.say(f"{name}: loading")
+        start = time.perf_counter()
+        peer = load_peer(self.options.baselines, name)
+        load_ms = (time.perf_counter() - start) * 1000.0
+        tile = self.timed(name, "one tile", lambda: peer.upscale(self.tile_image))
+        image = self.timed(name, "whole image", lambda: peer.upscale(self.image))
+        return RunResult(
+            label=name,
+            subject=Subject.PEER,
+            requested=Accelerator.CPU,
+            ran_on=Accelerator.CPU,
+            runtime=peer.runtime,
+            graph=None,
+            status=RunStatus.OK,
+            reason=None,
+            load_ms=load_ms,
+            tile=tile,
+            image=ImageTiming(ImageMethod.MEASURED, image.warmup, image.runs_ms),
+            memory=self.peak(),
+            notes=("whole input, no tiles",),
+        )
+
+
+def _skipped(label: str, runtime: str, reason: str) -> RunResult:
+    return RunResult(
+        label, Subject.OURS, Accelerator.CPU, None, runtime, None, RunStatus.SKIPPED, reason,
+        None, None, None, None, (),
+    )  # fmt: skip
+
+
+def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = None) -> BenchResult:
+    """Verify ``bundle_dir`` and time its host graphs, the torch model and the peers (see module doc)."""
+    say = say or (lambda _message: None)
+    bundle_dir = Path(bundle_dir)
+    manifest = verify_bundle(bundle_dir)
+    bench = _Bench(manifest, options, say)
+    runs: list[RunResult] = []
+    for kind, runtime in _HOST_RUNTIMES:
+        label = f"ours-{runtime}"
+        try:
+            graph = pick_graph(manifest, kind, f"bundle {bundle_dir}")
+        except ToolchainError as exc:
+            runs.append(_skipped(label, runtime, str(exc)))
+            continue
+        full = kind == "onnx" or options.full_litert
+        notes = [f"{graph.precision.value} {graph.role.value} graph"]
+        if not full:
+            notes.append("image not run (seconds per tile on a CPU): computed; --full-litert runs it")
+        runs.append(
+            bench.ours(
+                label,
+                runtime,
+                graph.file,
+                lambda graph=graph: BundleTileRunner(bundle_dir, manifest, graph),
+                1,
+                full,
+                tuple(notes),
+            )
+        )
+    runs.append(_torch_run(bench, manifest, options))
+    for name in options.peers:
+        runs.append(bench.peer(name))
+    since_start = bench.memory.since_start
+    notes = (
+        HOST_NOTE,
+        f"input: {options.image.name} as {options.size}x{options.size} (mirrored out or centre-cropped)",
+    )
+    return BenchResult(
+        schema_version=SCHEMA_VERSION,
+        source=Source.HOST,
+        run_id=new_run_id(Source.HOST),
+        created_utc=utc_now(),
+        partial=False,
+        tool=toolchain_tool(),
+        versions=host_versions(),
+        device=host_device(),
+        bundle=bundle_identity(bundle_dir, manifest),
+        workload=bench.workload,
+        runs=tuple(runs),
+        ratios=speedups(tuple(runs)),
+        notes=notes + (("peak RSS is the process's since start (cannot reset VmHWM here)",) * since_start),
+    )
+
+
+def _torch_run(bench: _Bench, manifest: Manifest, options: HostBenchOptions) -> RunResult:
+    import torch
+
+    from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+    from toolchain.upscaler import NoiseConfig, TorchTileRunner
+
+    checkpoint = options.checkpoint or DEFAULT_CHECKPOINT
+    holder: dict[str, str] = {}
+
+    def load() -> TileRunner:
+        model = EdgeSDSR.from_pretrained(checkpoint)
+        holder["model_id"] = f"edge-sd-sr-{model.config.name}"
+        if model.config.scale != bench.spec.scale:
+            raise ToolchainError(
+                f"checkpoint {checkpoint} is a x{model.config.scale} model but the bundle is "
+                f"x{bench.spec.scale}; pass --checkpoint of the bundle's model"
+            )
+        return TorchTileRunner(model, torch.device("cpu"), NoiseConfig())
+
+    run = bench.ours(
+        "ours-torch", "torch", None, load, TORCH_BATCH, True,
+        (f"{torch.get_num_threads()} threads, batch {TORCH_BATCH} per call (as `toolchain upscale`)",),
+    )  # fmt: skip
+    if holder.get("model_id") != manifest.model_id:
+        note = f"the torch checkpoint is {holder.get('model_id')}, the bundle holds {manifest.model_id}"
+        run = dataclasses.replace(run, notes=(*run.notes, note))
+    return run

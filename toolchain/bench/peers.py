@@ -1,0 +1,95 @@
+"""Peer super-resolution models, the one home for loading them (quality and latency benchmarks).
+
+Each peer is an ``Upscale``: a LoadedImage (RGB float in [0, 1]) -> the x4 image as uint8 HxWx3,
+run on the whole input (the peers do not tile). Weights are read from local paths only
+(``../shared/baselines`` by default); a missing file or package is a one-line error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.errors import ToolchainError
+from toolchain.evaluate import bicubic_upscale, to_uint8
+from toolchain.imageio import LoadedImage
+
+Upscale = Callable[[LoadedImage], np.ndarray]
+
+DEFAULT_BASELINES = Path(__file__).resolve().parents[2].parent / "shared" / "baselines"
+"""``../shared/baselines`` beside the repository (read-only; never committed)."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A loaded peer: its name, what runs it, and the callable."""
+
+    name: str
+    runtime: str
+    upscale: Upscale
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise ToolchainError(f"peer model {path} not found; point --baselines at ../shared/baselines")
+    return path
+
+
+def realesrgan_general_x4v3(baselines: Path) -> Upscale:
+    """Real-ESRGAN-general-x4v3 (fp16 ONNX, SRVGGNetCompact) on ONNX Runtime CPU, whole image."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ToolchainError("onnxruntime is needed for the Real-ESRGAN peer: install `.[deploy]`") from None
+
+    session = ort.InferenceSession(
+        str(_require(baselines / "realesr-general-x4v3-fp16.onnx")), providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+
+    def upscale(image: LoadedImage) -> np.ndarray:
+        x = image.rgb.transpose(2, 0, 1)[None].astype(np.float16)
+        y = session.run(None, {name: x})[0][0].astype(np.float32).transpose(1, 2, 0)
+        return to_uint8(np.clip(y, 0, 1))
+
+    return upscale
+
+
+def opencv_dnn_superres(baselines: Path, algorithm: str) -> Upscale:
+    """ESPCN / FSRCNN x4 through opencv-contrib's dnn_superres (BGR uint8 in and out)."""
+    try:
+        import cv2
+    except ImportError:
+        raise ToolchainError(
+            "opencv-contrib-python-headless is needed for the ESPCN/FSRCNN peers: install `.[bench]`"
+        ) from None
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(_require(baselines / f"{algorithm.upper()}_x4.pb")))
+    sr.setModel(algorithm.lower(), 4)
+
+    def upscale(image: LoadedImage) -> np.ndarray:
+        bgr = to_uint8(image.rgb)[..., ::-1].copy()
+        return sr.upsample(bgr)[..., ::-1].copy()
+
+    return upscale
+
+
+PEER_NAMES = ("realesrgan-general-x4v3", "espcn", "fsrcnn", "bicubic")
+
+
+def load_peer(baselines: Path, name: str) -> Peer:
+    """Load peer ``name`` (one of :data:`PEER_NAMES`) from ``baselines``, ready to call."""
+    if name not in PEER_NAMES:
+        raise ToolchainError(f"unknown peer {name!r}; peers are {', '.join(PEER_NAMES)}")
+    if not Path(baselines).is_dir():
+        raise ToolchainError(
+            f"peer folder {baselines} does not exist; point --baselines at ../shared/baselines"
+        )
+    if name == "realesrgan-general-x4v3":
+        return Peer(name, "onnxruntime-cpu", realesrgan_general_x4v3(baselines))
+    if name == "bicubic":
+        return Peer(name, "pillow", bicubic_upscale)
+    return Peer(name, "opencv-dnn", opencv_dnn_superres(baselines, name))

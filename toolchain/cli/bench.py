@@ -1,0 +1,119 @@
+"""``toolchain bench``: latency on a phone (adb), on Qualcomm AI Hub and on this machine, and one report.
+
+Every command writes the same JSON schema (:mod:`toolchain.bench.results`); ``toolchain bench report``
+turns any set of them into one offline HTML page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolchain.cli.common import err_console, friendly_errors, out_console, progress_bar
+
+DEFAULT_OUT_DIR = Path("artifacts") / "bench"
+DEFAULT_BUNDLE = Path("exports") / "nano-s24-dsp-a16w8"
+
+app = typer.Typer(
+    name="bench",
+    help=(
+        "Latency of a bundle: on a phone over adb (`device`), on Qualcomm AI Hub (`aihub`), on this "
+        "machine next to the peer models (`host`), and one HTML report of any of them (`report`)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+BundleOption = Annotated[
+    Path, typer.Option("--bundle", "-b", help="Bundle folder written by `toolchain export`.")
+]
+RunsOption = Annotated[
+    int, typer.Option("--runs", help="Timed runs per measurement (median and p90 over them).")
+]
+WarmupOption = Annotated[int, typer.Option("--warmup", help="Untimed warm-up runs before the timed ones.")]
+
+
+def _print_summary(results: list) -> None:  # noqa: ANN001 - list[BenchResult]
+    from toolchain.bench.report import markdown_summary
+
+    out_console.print(markdown_summary(results), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("host")
+@friendly_errors
+def host(
+    bundle: BundleOption = DEFAULT_BUNDLE,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Result JSON (default artifacts/bench/<run id>.json).")
+    ] = None,
+    runs: RunsOption = 3,
+    warmup: WarmupOption = 1,
+    image: Annotated[
+        Path | None,
+        typer.Option(help="Input photo, centre-cropped (or mirrored out) to --size. Default: the sample."),
+    ] = None,
+    size: Annotated[int, typer.Option(help="Side of the square LR input image (512 -> 2048).")] = 512,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="Torch checkpoint (default: embedded nano).")
+    ] = None,
+    baselines: Annotated[
+        Path | None, typer.Option(help="Peer models folder (default ../shared/baselines).")
+    ] = None,
+    full_litert: Annotated[
+        bool,
+        typer.Option(
+            "--full-litert",
+            help="Also run the whole image on the LiteRT graph (minutes on a CPU); "
+            "otherwise its image latency is computed from the tile count x median tile.",
+        ),
+    ] = False,
+) -> None:
+    """Time the bundle's host graphs, our torch model and the peers on this CPU, in one run.
+
+    Host numbers are not phone numbers: they compare implementations on the same machine.
+    Example: toolchain bench host --bundle exports/nano-s24-dsp-a16w8
+    """
+    from toolchain.bench.host import DEFAULT_IMAGE, HostBenchOptions, bench_host
+    from toolchain.bench.peers import DEFAULT_BASELINES
+    from toolchain.bench.results import write_result
+
+    options = HostBenchOptions(
+        runs=runs,
+        warmup=warmup,
+        image=image or DEFAULT_IMAGE,
+        size=size,
+        checkpoint=checkpoint,
+        baselines=baselines or DEFAULT_BASELINES,
+        full_litert=full_litert,
+    )
+    with progress_bar() as progress:
+        task = progress.add_task("bench host", total=None)
+        result = bench_host(bundle, options, lambda s: progress.update(task, description=s))
+    path = write_result(out or DEFAULT_OUT_DIR / f"{result.run_id}.json", result)
+    _print_summary([result])
+    err_console.print(f"result: {path}", highlight=False)
+
+
+@app.command("report")
+@friendly_errors
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Result JSON files from `toolchain bench ...`.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="HTML report; the markdown summary goes beside it (.md).")
+    ] = Path("artifacts/bench/report.html"),
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Accept results of partial runs; the report says so at the top.")
+    ] = False,
+) -> None:
+    """One offline HTML report (table, plot, paper marks, published references) of any results.
+
+    Example: toolchain bench report artifacts/bench/*.json -o report.html
+    """
+    from toolchain.bench.report import load_results, write_report
+
+    loaded = load_results(results, partial)
+    html_path, md_path = write_report(loaded, out)
+    _print_summary(loaded)
+    err_console.print(f"report: {html_path} (markdown: {md_path})", highlight=False)
