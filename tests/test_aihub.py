@@ -12,8 +12,10 @@ import pytest
 
 from toolchain.bench import aihub
 from toolchain.errors import ToolchainError
+from toolchain.tiling import TileSpec, plan_tiles
 
 SPEC = {"lr": ((1, 3, 128, 128), "float32")}
+TILES_512 = plan_tiles(512, 512, TileSpec(tile=128, overlap=32)).num_tiles  # the shipped nano tiling: 5 x 5
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
@@ -321,7 +323,7 @@ def test_profile_flow(hub_online, onnx_file: Path, capsys: pytest.CaptureFixture
     assert result.device == aihub.AIHUB_DEVICE and result.runtime == "tflite"
     assert result.compile_job_id == "jcompile" and result.profile_job_id == "jprofile"
     assert result.latency_ms_per_tile == pytest.approx(38.0)
-    assert aihub.estimate_image_latency(result.latency_ms_per_tile) == pytest.approx(950.0)
+    assert aihub.estimate_image_latency(result.latency_ms_per_tile, TILES_512) == pytest.approx(950.0)
     assert result.compute_units == {"NPU": 120, "GPU": 0, "CPU": 1}
     assert result.peak_memory_bytes == 12 * 2**20
     assert result.profile_job_url == "https://workbench.example/jobs/jprofile/"
@@ -436,7 +438,7 @@ def test_parse_profile_units_and_memory_fallback() -> None:
 
 
 def test_estimate_image_latency() -> None:
-    assert aihub.estimate_image_latency(38.0) == pytest.approx(950.0)
+    assert aihub.estimate_image_latency(38.0, TILES_512) == pytest.approx(950.0)
     assert aihub.estimate_image_latency(10.0, tiles=4, blend_ms=5.0) == pytest.approx(45.0)
     with pytest.raises(ValueError):
         aihub.estimate_image_latency(1.0, tiles=0)
@@ -464,7 +466,7 @@ def test_format_comparison() -> None:
         compute_units={"NPU": 120, "GPU": 0, "CPU": 0},
         peak_memory_bytes=12 * 2**20,
     )
-    text = aihub.format_comparison(profile)
+    text = aihub.format_comparison(profile, TileSpec(tile=128, overlap=32))
     lines = text.splitlines()
     ours = next(line for line in lines if line.startswith("ours"))
     assert ours.split()[-2:] == ["38.00", "0.95"]
@@ -473,3 +475,14 @@ def test_format_comparison() -> None:
     quick = next(line for line in lines if line.startswith("QuickSRNet-small"))
     assert quick.split()[-3:] == ["w8a8", "0.26", "0.01*"]
     assert "NPU 120" in text and "12.0 MiB" in text and "25 tiles" in text
+
+
+def test_format_comparison_takes_its_tile_count_from_the_graph_spec() -> None:
+    profile = aihub.AihubProfile(aihub.AIHUB_DEVICE, "onnx", "jc", "jp", 2.0, {"NPU": 10})
+    spec = TileSpec(tile=32, overlap=8)
+    tiles = plan_tiles(512, 512, spec).num_tiles
+    text = aihub.format_comparison(profile, spec)
+    assert tiles == 21 * 21
+    assert f"one 32x32 -> 128x128 tile; image = 512x512 -> 2048x2048 as {tiles} tiles" in text
+    ours = next(line for line in text.splitlines() if line.startswith("ours"))
+    assert ours.split()[-1] == f"{2.0 * tiles / 1000:.2f}"

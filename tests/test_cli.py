@@ -64,10 +64,29 @@ def test_upscale_512_gives_2048_from_25_tiles(tmp_path: Path, tiny_ckpt: Path, m
 
     monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", counting)
     photo(512, 512).save(tmp_path / "in.png")
-    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.webp", "-c", tiny_ckpt)
+    args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "out.webp", "-c", tiny_ckpt)
+    result = invoke(*args, "--tile", "128", "--overlap", "32")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.webp").size == (2048, 2048)
     assert len(seen) == 25 and len(set(seen)) == 25
+
+
+def test_upscale_tiles_like_the_models_graph_by_default(tmp_path: Path, tiny_ckpt: Path, monkeypatch) -> None:
+    """Without --tile, the tiny model (lr_tile 32) is run on 32 px tiles with 8 px overlap."""
+    import toolchain.upscaler as upscaler
+
+    seen: list[tuple[int, int, int]] = []
+    original = upscaler.TorchTileRunner.__call__
+
+    def recording(self, tiles_nhwc, tiles):
+        seen.extend((t.y, t.x, tiles_nhwc.shape[1]) for t in tiles)
+        return original(self, tiles_nhwc, tiles)
+
+    monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", recording)
+    photo(60, 40).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    assert sorted(seen) == [(y, x, 32) for y in (0, 24) for x in (0, 24, 48)]
 
 
 def test_upscale_folder_modes_and_alpha(tmp_path: Path, tiny_ckpt: Path) -> None:

@@ -51,6 +51,16 @@ def test_default_spec() -> None:
 
 
 @pytest.mark.parametrize(
+    ("preset", "expected"),
+    [("nano", TileSpec()), ("tiny", TileSpec(32, 8, 4)), ("tiny-x2", TileSpec(64, 16, 2))],
+)
+def test_spec_for_model_is_the_graph_tile_with_a_quarter_overlap(preset: str, expected: TileSpec) -> None:
+    from toolchain.model.config import load_preset
+
+    assert TileSpec.for_model(load_preset(preset)) == expected
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"tile": 0, "overlap": 0}, "tile must be >= 1"),

@@ -24,7 +24,7 @@ import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,13 +55,29 @@ _NUMPY_PAD_MODE = {PadMode.REPLICATE: "edge", PadMode.REFLECT: "symmetric"}
 _SPEC_KEYS = ("version", "tile", "overlap", "scale", "pad_mode")
 
 
+def default_overlap(tile: int) -> int:
+    """The overlap a ``tile``-px LR tile is shipped with: a quarter of the tile (32 for 128)."""
+    return tile // 4
+
+
+class TiledModelConfig(Protocol):
+    """What :meth:`TileSpec.for_model` reads from a model config (``toolchain.model.config.ModelConfig``)."""
+
+    @property
+    def lr_tile(self) -> int: ...
+
+    @property
+    def scale(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class TileSpec:
     """How to tile: LR tile side, LR overlap between neighbours, model scale, padding.
 
     ``2 * overlap <= tile`` is required on top of ``0 <= overlap < tile``: otherwise a
     tile's left and right blending ramps would overlap each other (and three tiles would
-    share pixels), and the windows would no longer sum to one.
+    share pixels), and the windows would no longer sum to one. The defaults equal
+    :meth:`for_model` of the shipped presets (``lr_tile`` 128, x4); build a model's spec with it.
     """
 
     tile: int = 128
@@ -86,6 +102,15 @@ class TileSpec:
             raise ToolchainError(f"tile spec: scale must be >= 1, got {self.scale}")
         if not isinstance(self.pad_mode, PadMode):
             raise ToolchainError(f"tile spec: pad_mode must be a PadMode, got {self.pad_mode!r}")
+
+    @classmethod
+    def for_model(cls, config: TiledModelConfig) -> TileSpec:
+        """The spec a model is run and shipped with: its graph tile ``lr_tile``, a quarter of it as overlap.
+
+        Upscale, eval, validation during training, the export bundle and the AI Hub comparison all
+        take their tiling from here, so a torch run tiles exactly like the exported graph.
+        """
+        return cls(tile=config.lr_tile, overlap=default_overlap(config.lr_tile), scale=config.scale)
 
     @property
     def stride(self) -> int:

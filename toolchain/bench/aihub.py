@@ -1,10 +1,12 @@
-"""Latency of one 128x128 -> 512x512 tile on a real Galaxy S24 through Qualcomm AI Hub.
+"""Latency of one LR tile graph (128x128 -> 512x512 for the shipped models) on a real Galaxy S24
+through Qualcomm AI Hub.
 
 Flow: :func:`check_aihub_ready` (config file present, API host reachable within ~2 s),
 then a compile job (``--target_runtime tflite|onnx|precompiled_qnn_onnx``) and a profiling
 inference job on the compiled model, then the profile: ``estimated_inference_time`` (in
 MICROSECONDS) and the compute unit of every layer. :func:`format_comparison` sets the result
-beside the Edge-SD-SR paper and the SR models AI Hub publishes for the same phone.
+beside the Edge-SD-SR paper and the SR models AI Hub publishes for the same phone; the tiles
+per image come from :func:`toolchain.tiling.plan_tiles` for the graph's :class:`TileSpec`.
 
 ``qai_hub`` (the qai-hub client) is imported only when a job is submitted: the rest of this
 module, the reachability check included, works without it. Every REST call the client makes
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.errors import ToolchainError
+from toolchain.tiling import TileSpec, plan_tiles
 
 AIHUB_DEVICE = "Samsung Galaxy S24 (Family)"  # Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75
 RUNTIMES = ("tflite", "onnx", "precompiled_qnn_onnx")  # AI Hub --target_runtime values we use
@@ -32,7 +35,7 @@ RUNTIMES = ("tflite", "onnx", "precompiled_qnn_onnx")  # AI Hub --target_runtime
 # Edge-SD-SR paper: 38 ms per 128x128 -> 512x512 tile, 1.1 s per 512x512 -> 2048x2048 image.
 PAPER_MS_PER_TILE = 38.0
 PAPER_S_PER_512 = 1.1
-IMAGE_TILES = 25  # a 512x512 input as overlapping 128x128 tiles: 5 x 5
+PAPER_IMAGE_SIDE = 512  # the LR image side the paper's full-image time is for
 
 # What the qai-hub client uses when client.ini names no api_url / web_url.
 DEFAULT_API_URL = "https://workbench.aihub.qualcomm.com"
@@ -394,7 +397,7 @@ def profile_on_aihub(
 # --- reporting ----------------------------------------------------------------------------
 
 
-def estimate_image_latency(ms_per_tile: float, tiles: int = IMAGE_TILES, blend_ms: float = 0.0) -> float:
+def estimate_image_latency(ms_per_tile: float, tiles: int, blend_ms: float = 0.0) -> float:
     """Milliseconds for one image run tile by tile, sequentially: ``ms_per_tile * tiles + blend_ms``."""
     if ms_per_tile < 0 or blend_ms < 0:
         raise ValueError("latencies must be >= 0")
@@ -403,8 +406,15 @@ def estimate_image_latency(ms_per_tile: float, tiles: int = IMAGE_TILES, blend_m
     return ms_per_tile * tiles + blend_ms
 
 
-def format_comparison(profile: AihubProfile, tiles: int = IMAGE_TILES) -> str:
-    """A small text table: our tile and image latency beside the paper and AI Hub's published SR models."""
+def format_comparison(profile: AihubProfile, spec: TileSpec) -> str:
+    """A small text table: our tile and image latency beside the paper and AI Hub's published SR models.
+
+    ``spec`` is the tiling of the profiled graph; a ``PAPER_IMAGE_SIDE`` square image is
+    ``plan_tiles(...).num_tiles`` of its tiles.
+    """
+    tiles = plan_tiles(PAPER_IMAGE_SIDE, PAPER_IMAGE_SIDE, spec).num_tiles
+    lr, hr = spec.tile, spec.tile * spec.scale
+    side, out_side = PAPER_IMAGE_SIDE, PAPER_IMAGE_SIDE * spec.scale
     rows: list[tuple[str, str, str, str]] = [
         (
             f"ours ({profile.runtime}, AI Hub job {profile.profile_job_id})",
@@ -437,7 +447,8 @@ def format_comparison(profile: AihubProfile, tiles: int = IMAGE_TILES) -> str:
     )
     return "\n".join(
         [
-            f"{profile.device}: one 128x128 -> 512x512 tile; image = 512x512 -> 2048x2048 as {tiles} tiles",
+            f"{profile.device}: one {lr}x{lr} -> {hr}x{hr} tile; "
+            f"image = {side}x{side} -> {out_side}x{out_side} as {tiles} tiles",
             line(header),
             *(line(r) for r in rows),
             f"our layers per compute unit: {units}{memory}",

@@ -63,7 +63,7 @@ def evaluate_command(
         model = EdgeSDSR.from_pretrained(checkpoint)
         method = f"edge-sd-sr-{model.config.name}"
         runner = TorchTileRunner(model, resolve_device(device), NoiseConfig())
-        spec = TileSpec()
+        spec = TileSpec.for_model(model.config)
 
         def upscale(image: LoadedImage):  # noqa: ANN202 - matches evaluate.Upscale
             return upscale_loaded(image, runner, spec, batch_size)[0]

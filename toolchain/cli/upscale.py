@@ -19,7 +19,7 @@ from toolchain.cli.common import (
 from toolchain.errors import ToolchainError
 from toolchain.imageio import check_writable_output, collect_inputs, output_path_for
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.tiling import TileSpec
+from toolchain.tiling import TileSpec, default_overlap
 from toolchain.upscaler import NoiseConfig, TileRunner, TorchTileRunner, resolve_device, upscale_file
 
 
@@ -37,8 +37,14 @@ def upscale(
     ],
     checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
     device: DeviceOption = "cpu",
-    tile: Annotated[int, typer.Option(help="LR tile side in px (exported graphs use 128).")] = 128,
-    overlap: Annotated[int, typer.Option(help="LR px shared by neighbouring tiles (blended).")] = 32,
+    tile: Annotated[
+        int | None,
+        typer.Option(help="LR tile side in px. Default: the model's graph tile (lr_tile; 128 for nano)."),
+    ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(help="LR px shared by neighbouring tiles (blended). Default: a quarter of the tile."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass (memory vs speed).")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the latent noise (used when --noise-scale > 0).")] = 0,
     noise_scale: Annotated[
@@ -77,8 +83,8 @@ def upscale(
         runner, spec = open_bundle_runner(bundle, runtime.value)
         source = f"bundle {bundle} ({runtime.value})"
     else:
-        spec = TileSpec(tile=tile, overlap=overlap, scale=4)
         model = EdgeSDSR.from_pretrained(checkpoint)
+        spec = _spec(model, tile, overlap)
         runner = TorchTileRunner(model, resolve_device(device), NoiseConfig(noise_scale, seed))
         source = str(checkpoint)
     with progress_bar() as progress:
@@ -92,3 +98,12 @@ def upscale(
             progress.remove_task(task)
             out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
     err_console.print(f"upscaled {len(sources)} image(s) with {source}", highlight=False)
+
+
+def _spec(model: EdgeSDSR, tile: int | None, overlap: int | None) -> TileSpec:
+    """The model's own tiling (:meth:`TileSpec.for_model`), with --tile / --overlap overriding it."""
+    if tile is None and overlap is None:
+        return TileSpec.for_model(model.config)
+    tile = model.config.lr_tile if tile is None else tile
+    overlap = default_overlap(tile) if overlap is None else overlap
+    return TileSpec(tile=tile, overlap=overlap, scale=model.config.scale)

@@ -365,7 +365,7 @@ def export_bundle(
         ]
 
         done = timed("manifest and report")
-        spec = TileSpec(tile=cfg.lr_tile, overlap=cfg.lr_tile // 4, scale=cfg.scale)
+        spec = TileSpec.for_model(cfg)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             model_id=model_id,

@@ -264,7 +264,8 @@ def _validate(
     """PSNR-Y / SSIM-Y of the one-step model on the validation pairs, appended to the run log."""
     model.eval()
     runner = TorchTileRunner(model, device, NoiseConfig())
-    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, TileSpec(), 4)[0], None)
+    spec = TileSpec.for_model(model.config)
+    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, spec, 4)[0], None)
     model.train()
     record = {
         "stage": stage.value,
