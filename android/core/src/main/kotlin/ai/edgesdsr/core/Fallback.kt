@@ -1,0 +1,146 @@
+package ai.edgesdsr.core
+
+/** Where a graph runs, in the words the UI shows. */
+enum class Accelerator(val label: String) {
+    NPU("NPU"),
+    GPU("GPU"),
+    CPU("CPU"),
+}
+
+/** The runner implementations the app can build; each needs its libraries in the APK. */
+enum class RunnerKind(val accelerator: Accelerator, val label: String) {
+    /** ONNX Runtime QNN EP, HTP backend, on the EPContext graph + context binary. */
+    ORT_QNN_HTP(Accelerator.NPU, "ONNX Runtime QNN HTP"),
+
+    /** LiteRT 2.x CompiledModel on the AOT .tflite (optional Gradle flavor, Google's Maven). */
+    LITERT_NPU(Accelerator.NPU, "LiteRT NPU"),
+
+    /** Classic TFLite interpreter with the GPU delegate on an fp16 .tflite. */
+    TFLITE_GPU(Accelerator.GPU, "TFLite GPU delegate"),
+
+    /** ONNX Runtime CPU on a plain or QDQ ONNX graph (optimizations off for QDQ, as on the host). */
+    ORT_CPU(Accelerator.CPU, "ONNX Runtime CPU"),
+
+    /** Classic TFLite interpreter on the CPU (XNNPACK). */
+    TFLITE_CPU(Accelerator.CPU, "TFLite CPU"),
+}
+
+/** The phone, as far as the fallback policy cares: its SoC model (`Build.SOC_MODEL`, API 31+). */
+data class DeviceInfo(val socModel: String?, val qnnRuntime: QnnVersion = AppRuntime.qnn)
+
+/** One graph to try with one runner. */
+data class Candidate(val kind: RunnerKind, val graph: GraphFile) {
+    val accelerator: Accelerator get() = kind.accelerator
+}
+
+/** Why an accelerator was skipped or failed ([graph]: the graph concerned, if any). */
+data class FallbackAttempt(val accelerator: Accelerator, val reason: String, val graph: String? = null)
+
+/** The runners to try in order, and the accelerators already ruled out (with reasons). */
+data class FallbackPlan(val candidates: List<Candidate>, val skipped: List<FallbackAttempt>)
+
+/** The first candidate that opened, plus every earlier failure. */
+data class Opened<R>(val runner: R, val candidate: Candidate, val attempts: List<FallbackAttempt>)
+
+/**
+ * The accelerator fallback policy: a pure function of the manifest, the device and the
+ * runners this build has. The order is data ([DEFAULT_ORDER]); for each accelerator the
+ * usable graphs of the bundle become [Candidate]s, everything ruled out is recorded with a
+ * reason the app logs and shows ("NPU: bundle is for SM8650, this phone is s5e9945").
+ */
+object FallbackPolicy {
+    /** NPU first, then GPU, then CPU. */
+    val DEFAULT_ORDER: List<Accelerator> = listOf(Accelerator.NPU, Accelerator.GPU, Accelerator.CPU)
+
+    /** SoC models (`Build.SOC_MODEL`) each export target's NPU graphs are compiled for. */
+    val TARGET_SOCS: Map<String, Set<String>> = mapOf(
+        "s24-dsp" to setOf("SM8650"),
+        "s25-dsp" to setOf("SM8750"),
+        "s24-exynos" to setOf("s5e9945"),
+    )
+
+    /** Targets whose bundles hold no NPU graph (no offline NPU compiler exists for them). */
+    val NO_NPU_TARGETS: Set<String> = setOf("s24-exynos")
+
+    private fun runnerFor(graph: GraphFile): RunnerKind? = when (graph.runtime) {
+        GraphRuntime.ONNXRUNTIME_QNN -> RunnerKind.ORT_QNN_HTP.takeIf { graph.artifact == Artifact.QNN_EPCONTEXT }
+        GraphRuntime.LITERT_NPU -> RunnerKind.LITERT_NPU.takeIf { graph.artifact == Artifact.LITERT_AOT }
+        GraphRuntime.LITERT_GPU -> RunnerKind.TFLITE_GPU.takeIf { graph.artifact == Artifact.LITERT }
+        GraphRuntime.ONNXRUNTIME_CPU -> RunnerKind.ORT_CPU.takeIf { graph.artifact == Artifact.ONNX }
+        GraphRuntime.LITERT_CPU -> RunnerKind.TFLITE_CPU.takeIf { graph.artifact == Artifact.LITERT }
+    }
+
+    /**
+     * Plans the fallback chain. [available] are the runners this build can construct (a
+     * build without the QNN AARs leaves out [RunnerKind.ORT_QNN_HTP]); [order] is the
+     * accelerator order. Within an accelerator, `fallback` graphs come before
+     * `host-reference` ones, otherwise manifest order.
+     */
+    fun plan(
+        manifest: BundleManifest,
+        device: DeviceInfo,
+        available: Set<RunnerKind>,
+        order: List<Accelerator> = DEFAULT_ORDER,
+    ): FallbackPlan {
+        val candidates = mutableListOf<Candidate>()
+        val skipped = mutableListOf<FallbackAttempt>()
+        for (accelerator in order) {
+            val graphs = manifest.graphs
+                .mapNotNull { g -> runnerFor(g)?.takeIf { it.accelerator == accelerator }?.let { Candidate(it, g) } }
+                .sortedBy { if (it.graph.role == GraphRole.HOST_REFERENCE) 1 else 0 }
+            if (graphs.isEmpty()) {
+                skipped += FallbackAttempt(accelerator, noGraphReason(accelerator, manifest))
+                continue
+            }
+            val blocker = if (accelerator == Accelerator.NPU) npuBlocker(manifest, device) else null
+            if (blocker != null) {
+                skipped += FallbackAttempt(accelerator, blocker)
+                continue
+            }
+            for (c in graphs) {
+                val problem = when {
+                    c.kind !in available -> "this build has no ${c.kind.label} runtime"
+                    c.kind == RunnerKind.ORT_QNN_HTP -> QnnCompatibility.problem(manifest.compiler.qnnSdkVersion, device.qnnRuntime)
+                    else -> null
+                }
+                if (problem == null) candidates += c else skipped += FallbackAttempt(accelerator, problem, c.graph.file)
+            }
+        }
+        return FallbackPlan(candidates, skipped)
+    }
+
+    private fun noGraphReason(accelerator: Accelerator, manifest: BundleManifest): String = when (accelerator) {
+        Accelerator.NPU ->
+            if (manifest.target in NO_NPU_TARGETS) "no NPU graph: target ${manifest.target} has no offline NPU compiler"
+            else "the bundle has no NPU graph"
+        Accelerator.GPU -> "the bundle has no GPU graph (an fp16 .tflite for LiteRT GPU)"
+        Accelerator.CPU -> "the bundle has no CPU graph"
+    }
+
+    private fun npuBlocker(manifest: BundleManifest, device: DeviceInfo): String? {
+        val socs = TARGET_SOCS[manifest.target] ?: return "unknown target '${manifest.target}'; re-export the bundle"
+        val soc = device.socModel ?: return null // before API 31 the SoC is unknown: try and let QNN decide
+        if (socs.none { it.equals(soc, ignoreCase = true) }) {
+            return "the bundle's NPU graph is for ${socs.joinToString("/")} (${manifest.target}), this phone's SoC is $soc"
+        }
+        return null
+    }
+
+    /**
+     * Opens the first candidate of [plan] that [open] can build, recording every failure
+     * (exception message) after [FallbackPlan.skipped]. Throws [EnhanceError.NoAccelerator]
+     * when none opens.
+     */
+    fun <R> openFirst(plan: FallbackPlan, open: (Candidate) -> R): Opened<R> {
+        val attempts = plan.skipped.toMutableList()
+        for (candidate in plan.candidates) {
+            try {
+                return Opened(open(candidate), candidate, attempts.toList())
+            } catch (error: Exception) {
+                val detail = error.message?.lineSequence()?.firstOrNull()?.takeIf { it.isNotBlank() } ?: error.javaClass.simpleName
+                attempts += FallbackAttempt(candidate.accelerator, "${candidate.kind.label} failed: $detail", candidate.graph.file)
+            }
+        }
+        throw EnhanceError.NoAccelerator(attempts)
+    }
+}
