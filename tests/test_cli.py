@@ -338,3 +338,27 @@ def test_degrade_without_usable_images_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "hr").mkdir()
     (tmp_path / "hr" / "broken.png").write_bytes(b"not an image")
     assert_one_line_error(invoke("degrade", tmp_path / "hr", "-o", tmp_path / "out"), "no usable HR images")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--target", "s24-exynos"),
+        ("--target", "s24-dsp", "--graphs", "litert"),
+        ("--target", "s24-dsp", "--precision", "fp16"),
+    ],
+)
+def test_export_via_aihub_without_an_onnx_graph_fails_before_any_work(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch, args: tuple[str, ...]
+) -> None:
+    import toolchain.bench.aihub as aihub
+    import toolchain.deploy.export as export_module
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("the route check must come first")
+
+    monkeypatch.setattr(aihub, "check_aihub_ready", no_work)
+    monkeypatch.setattr(export_module, "export_bundle", no_work)
+    result = invoke("export", *args, "--via", "aihub", "-c", tiny_ckpt, "-o", tmp_path / "b")
+    assert_one_line_error(result, "--via aihub", "builds none", "--via local")
+    assert not (tmp_path / "b").exists()

@@ -178,6 +178,33 @@ def test_export_errors(tmp_path: Path, tiny_ckpt: Path, cpu_bundle: Path, monkey
     assert not (tmp_path / "noqnn").exists()
 
 
+def test_via_aihub_is_an_export_route_recorded_in_the_report(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch
+) -> None:
+    import toolchain.bench.aihub as aihub
+
+    calls: list[tuple[str, bool, str, dict]] = []
+
+    def fake_profile(model_path: Path, runtime: str, input_spec: dict, progress=None) -> aihub.AihubProfile:
+        calls.append((model_path.name, model_path.is_file(), runtime, input_spec))
+        return aihub.AihubProfile(aihub.AIHUB_DEVICE, runtime, "jc123", "jp456", 2.5, {"NPU": 7, "CPU": 1})
+
+    monkeypatch.setattr(aihub, "check_aihub_ready", lambda: None)
+    monkeypatch.setattr(aihub, "profile_on_aihub", fake_profile)
+    out = tmp_path / "hub"
+    args = ("--target", "cpu", "--graphs", "qnn", "--skip-verify", "--via", "aihub")
+    result = invoke("export", *args, "-c", tiny_ckpt, "-o", out)
+    assert result.exit_code == 0, result.output
+    manifest = verify_bundle(out)
+    [(name, existed, runtime, spec)] = calls
+    assert existed and runtime == "onnx" and [f"graphs/{name}"] == [g.file for g in manifest.graphs]
+    assert spec == {"lr_tile": ((1, 32, 32, 3), "float32")}
+    report = (out / "report.md").read_text()
+    assert "compile job jc123, profile job jp456" in report and "2.50 ms per tile" in report
+    assert "NPU 7, CPU 1" in report
+    assert "as 441 tiles" in result.output  # 512x512 in the tiny model's 32 px tiles, 8 px overlap
+
+
 def test_tampered_bundle_is_refused(tmp_path: Path, cpu_bundle: Path) -> None:
     bundle = tmp_path / "b"
     shutil.copytree(cpu_bundle, bundle)

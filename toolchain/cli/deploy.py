@@ -1,8 +1,7 @@
-"""``toolchain targets`` and ``toolchain verify-bundle``."""
+"""``toolchain export``, ``toolchain targets`` and ``toolchain verify-bundle``."""
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,15 +15,10 @@ from toolchain.cli.common import (
     out_console,
     progress_bar,
 )
-from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet
+from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
 from toolchain.deploy.targets import TARGETS, Precision
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-
-
-class Via(enum.StrEnum):
-    LOCAL = "local"
-    AIHUB = "aihub"
 
 
 @friendly_errors
@@ -93,31 +87,23 @@ def export(
     ] = False,
     via: Annotated[
         Via,
-        typer.Option(help="local: offline compile only; aihub: also compile and profile on Qualcomm AI Hub."),
+        typer.Option(
+            help="local: offline compile only; aihub: also compile the ONNX graph on Qualcomm AI Hub and "
+            "profile it on a Galaxy S24 (job ids and latency go into report.md)."
+        ),
     ] = Via.LOCAL,
 ) -> None:
     """Quantize, compile and verify the tile graph for a phone; write a deployable bundle.
 
     Example: toolchain export --target s24-dsp   (Galaxy S24 NPU, A16W8, default checkpoint)
     """
-    from toolchain.deploy.export import ExportOptions, export_bundle
+    from toolchain.deploy.export import ExportOptions, check_aihub_route, export_bundle
     from toolchain.deploy.targets import get_target
     from toolchain.model.config import load_preset
 
     tgt = get_target(target)
     prec = tgt.precisions[0] if precision is None else _precision(precision)
     tgt.check_precision(prec)
-    if via is Via.AIHUB:
-        from toolchain.bench.aihub import check_aihub_ready
-
-        check_aihub_ready()
-    if preset is not None:
-        model = EdgeSDSR(load_preset(preset))
-        model_id = f"edge-sd-sr-{preset}-random-init"
-    else:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        model_id = f"edge-sd-sr-{model.config.name}"
-    out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
     if calibration_tiles < 1:
         raise ToolchainError(f"--calibration-tiles must be >= 1, got {calibration_tiles}")
     opts = ExportOptions(
@@ -129,7 +115,20 @@ def export(
         skip_verify=skip_verify,
         allow_partial=allow_partial,
         graphs=graphs,
+        via=via,
     )
+    if via is Via.AIHUB:
+        from toolchain.bench.aihub import check_aihub_ready
+
+        check_aihub_route(opts)
+        check_aihub_ready()
+    if preset is not None:
+        model = EdgeSDSR(load_preset(preset))
+        model_id = f"edge-sd-sr-{preset}-random-init"
+    else:
+        model = EdgeSDSR.from_pretrained(checkpoint)
+        model_id = f"edge-sd-sr-{model.config.name}"
+    out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
         result = export_bundle(
@@ -148,8 +147,12 @@ def export(
         f"bundle: {result.bundle_dir} ({sum(f.size_bytes for f in result.manifest.files) / 1e6:.1f} MB)",
         highlight=False,
     )
-    if via is Via.AIHUB:
-        _profile_on_aihub(result, err_console)
+    if result.aihub is not None:
+        from toolchain.bench.aihub import format_comparison
+
+        out_console.print(
+            format_comparison(result.aihub, result.manifest.parsed_tile_spec()), highlight=False
+        )
 
 
 def _precision(value: str) -> Precision:
@@ -159,18 +162,3 @@ def _precision(value: str) -> Precision:
         raise ToolchainError(
             f"unknown precision '{value}'; use one of {', '.join(p.value for p in Precision)}"
         ) from None
-
-
-def _profile_on_aihub(result, console) -> None:  # noqa: ANN001 - ExportResult, Console
-    from toolchain.bench.aihub import format_comparison, profile_on_aihub
-    from toolchain.deploy.targets import Artifact
-
-    graph = next(g for g in result.manifest.graphs if g.artifact is Artifact.ONNX)
-    tensor = graph.inputs[0]
-    profile = profile_on_aihub(
-        result.bundle_dir / graph.file,
-        "onnx",
-        {tensor.name: (tensor.shape, tensor.dtype)},
-        progress=lambda s: console.print(s, highlight=False),
-    )
-    out_console.print(format_comparison(profile), highlight=False)

@@ -9,7 +9,9 @@ The pipeline is a fixed sequence of numbered stages:
    not fully offloaded unless ``allow_partial``;
 5. the accuracy gate: the exact SM8650 context binary runs in the x86 HTP emulator and its
    PSNR-Y against the float torch model must reach ``min_psnr_db``; fallbacks run on host LiteRT;
-6. manifest.json + report.md, written into a temporary folder renamed into place at the end.
+6. with ``via=Via.AIHUB``: the bundle's ONNX graph compiled and profiled on a Galaxy S24 through
+   Qualcomm AI Hub (:mod:`toolchain.bench.aihub`); job ids and figures go into report.md;
+7. manifest.json + report.md, written into a temporary folder renamed into place at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,6 +57,9 @@ from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import MAX_INPUT_PIXELS
 
+if TYPE_CHECKING:
+    from toolchain.bench.aihub import AihubProfile
+
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "models" / "samples"
 Step = Callable[[str], None]
 
@@ -72,6 +78,13 @@ class GraphSet(enum.StrEnum):
         return onnx_route if self is GraphSet.QNN else not onnx_route
 
 
+class Via(enum.StrEnum):
+    """Where the graphs are compiled: offline only, or also on Qualcomm AI Hub (then profiled there)."""
+
+    LOCAL = "local"
+    AIHUB = "aihub"
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     target: Target
@@ -83,6 +96,7 @@ class ExportOptions:
     skip_verify: bool = False
     allow_partial: bool = False
     graphs: GraphSet = GraphSet.ALL
+    via: Via = Via.LOCAL
 
 
 @dataclass
@@ -91,6 +105,24 @@ class ExportResult:
     manifest: Manifest
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    aihub: AihubProfile | None = None  # with Via.AIHUB
+
+
+def check_aihub_route(opts: ExportOptions) -> None:
+    """Refuse ``via=Via.AIHUB`` before any work when the bundle would hold no ONNX graph for AI Hub.
+
+    AI Hub compiles the bundle's ONNX graph (the QDQ graph of an NPU target, or the float graph
+    of the cpu target); fp16 NPU bundles, LiteRT-only selections and LiteRT-only targets have none.
+    """
+    artifacts = [a for a in opts.target.artifacts if opts.graphs.includes(a)]
+    quantized_qnn = Artifact.QNN_EPCONTEXT in artifacts and opts.precision is not Precision.FP16
+    if quantized_qnn or Artifact.ONNX in artifacts:
+        return
+    raise ToolchainError(
+        f"--via aihub compiles the bundle's ONNX graph, and target {opts.target.name} with "
+        f"--graphs {opts.graphs.value} --precision {opts.precision.value} builds none; use --target s24-dsp "
+        "with --precision a16w8 or a8w8 and --graphs all or qnn, or --via local"
+    )
 
 
 def cut_tiles(calibration_dir: Path, tile: int, count: int, seed: int) -> list[np.ndarray]:
@@ -179,6 +211,8 @@ def export_bundle(
     """Build ``out_dir`` for ``opts.target``; nothing is left behind if any stage fails."""
     target, precision = opts.target, opts.precision
     target.check_precision(precision)
+    if opts.via is Via.AIHUB:
+        check_aihub_route(opts)
     cfg = model.config
     if cfg.scale != 4:
         raise ToolchainError(f"'{cfg.name}' is a x{cfg.scale} distillation teacher; export a x4 checkpoint")
@@ -364,6 +398,12 @@ def export_bundle(
             and g.artifact is not Artifact.QNN_EPCONTEXT
         ]
 
+        aihub = None
+        if opts.via is Via.AIHUB:
+            done = timed("compile and profile on Qualcomm AI Hub")
+            aihub = _profile_on_aihub(root, bundle.graphs, step)
+            done()
+
         done = timed("manifest and report")
         spec = TileSpec.for_model(cfg)
         manifest = Manifest(
@@ -396,12 +436,23 @@ def export_bundle(
             created_utc=utc_now(),
         )
         write_manifest(root, manifest)
-        (root / REPORT_NAME).write_text(render_report(manifest, seconds), encoding="utf-8")
+        (root / REPORT_NAME).write_text(render_report(manifest, seconds, aihub), encoding="utf-8")
         done()
-    return ExportResult(out_dir, manifest, seconds, warnings)
+    return ExportResult(out_dir, manifest, seconds, warnings, aihub)
 
 
-def render_report(manifest: Manifest, seconds: dict[str, float]) -> str:
+def _profile_on_aihub(root: Path, graphs: list[GraphFile], step: Step) -> AihubProfile:
+    """Compile the bundle's ONNX graph on AI Hub and profile it on a Galaxy S24 (see check_aihub_route)."""
+    from toolchain.bench.aihub import profile_on_aihub
+
+    graph = next(g for g in graphs if g.artifact is Artifact.ONNX)
+    tensor = graph.inputs[0]
+    return profile_on_aihub(
+        root / graph.file, "onnx", {tensor.name: (tensor.shape, tensor.dtype)}, progress=step
+    )
+
+
+def render_report(manifest: Manifest, seconds: dict[str, float], aihub: AihubProfile | None = None) -> str:
     """A short human-readable summary of the bundle (report.md)."""
     lines = [
         f"# {manifest.model_id} for {manifest.target}",
@@ -432,6 +483,19 @@ def render_report(manifest: Manifest, seconds: dict[str, float]) -> str:
         )
     lines += ["", "Accuracy methods:"]
     lines += [f"- {g.file}: {g.accuracy_method}" for g in manifest.graphs if g.accuracy_method]
+    if aihub is not None:
+        units = ", ".join(f"{unit} {count}" for unit, count in aihub.compute_units.items())
+        memory = (
+            f"{aihub.peak_memory_bytes / 2**20:.1f} MiB" if aihub.peak_memory_bytes is not None else "n/a"
+        )
+        lines += [
+            "",
+            f"Qualcomm AI Hub ({aihub.device}, {aihub.runtime} runtime):",
+            f"- compile job {aihub.compile_job_id}, profile job {aihub.profile_job_id} "
+            f"{aihub.profile_job_url}".rstrip(),
+            f"- {aihub.latency_ms_per_tile:.2f} ms per tile (AI Hub estimate); peak memory {memory}",
+            f"- layers per compute unit: {units}",
+        ]
     lines += ["", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in seconds.items()]
     return "\n".join(lines) + "\n"
