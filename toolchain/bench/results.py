@@ -54,6 +54,7 @@ import enum
 import json
 import math
 import re
+import secrets
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -505,8 +506,8 @@ def utc_now() -> str:
 
 
 def new_run_id(source: Source) -> str:
-    """A file-name-safe run id: ``<source>-YYYYmmdd-HHMMSS``."""
-    return f"{source.value}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    """A file-name-safe, unique run id: ``<source>-YYYYmmdd-HHMMSS-<4 hex digits>``."""
+    return f"{source.value}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def result_from_dict(data: Any, where: str = "result") -> BenchResult:

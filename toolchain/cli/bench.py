@@ -93,7 +93,7 @@ def host(
         result = bench_host(bundle, options, lambda s: progress.update(task, description=s))
     path = write_result(out or DEFAULT_OUT_DIR / f"{result.run_id}.json", result)
     _print_summary([result])
-    err_console.print(f"result: {path}", highlight=False)
+    err_console.print(f"result: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command("report")
@@ -116,4 +116,62 @@ def report(
     loaded = load_results(results, partial)
     html_path, md_path = write_report(loaded, out)
     _print_summary(loaded)
-    err_console.print(f"report: {html_path} (markdown: {md_path})", highlight=False)
+    err_console.print(f"report: {html_path} (markdown: {md_path})", highlight=False, soft_wrap=True)
+
+
+@app.command("device")
+@friendly_errors
+def device(
+    bundle: BundleOption = DEFAULT_BUNDLE,
+    serial: Annotated[
+        str | None, typer.Option("--serial", "-s", help="adb serial of the phone (needed when several).")
+    ] = None,
+    apk: Annotated[
+        Path | None,
+        typer.Option(help="Debug APK to install (default android/build/apk/edge-sdsr-gallery-debug.apk)."),
+    ] = None,
+    runs: RunsOption = 10,
+    warmup: WarmupOption = 3,
+    accelerators: Annotated[
+        str, typer.Option(help="Accelerators to time, in order: any of npu,gpu,cpu.")
+    ] = "npu,gpu,cpu",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for <run id>.json and its report.")
+    ] = DEFAULT_OUT_DIR,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the app's result before giving up.")
+    ] = 600.0,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Keep the result of a run that did not finish, marked as partial."),
+    ] = False,
+    report: Annotated[bool, typer.Option(help="Also write <run id>.html (+ .md) beside the JSON.")] = True,
+) -> None:
+    """Run the app's headless benchmark on a phone over adb; pull, check and report its result.
+
+    Needs adb, a phone with USB debugging on, and the debug APK (`nox -s android`).
+    Example: toolchain bench device --bundle exports/nano-s24-dsp-a16w8 --accelerators npu,cpu
+    """
+    from toolchain.bench.device import DEFAULT_APK, DeviceBenchOptions, bench_device, parse_accelerators
+
+    options = DeviceBenchOptions(
+        bundle=bundle,
+        apk=apk or DEFAULT_APK,
+        serial=serial,
+        runs=runs,
+        warmup=warmup,
+        accelerators=parse_accelerators(accelerators),
+        out_dir=out,
+        timeout_s=timeout,
+        partial=partial,
+    )
+    result, path = bench_device(
+        options, lambda s: err_console.print(s, highlight=False, markup=False, soft_wrap=True)
+    )
+    _print_summary([result])
+    err_console.print(f"result: {path}", highlight=False, soft_wrap=True)
+    if report:
+        from toolchain.bench.report import write_report
+
+        html_path, _ = write_report([result], path.with_suffix(".html"))
+        err_console.print(f"report: {html_path}", highlight=False, soft_wrap=True)
