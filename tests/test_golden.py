@@ -1,11 +1,12 @@
 """Golden tile plans and blend ramps: the numbers the Android app replays (tests/golden/*.json).
 
-Regenerate only on purpose: `pytest tests/test_golden.py --regen-golden`, then review the diff.
+Regenerate only on purpose: `UPDATE_GOLDEN=1 pytest tests/test_golden.py`, then review the diff.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,10 @@ def golden_plan(height: int, width: int) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_tile_plans(name: str, request: pytest.FixtureRequest) -> None:
+def test_golden_tile_plans(name: str) -> None:
     path = GOLDEN / f"{name}.json"
     data = golden_plan(*CASES[name])
-    if request.config.getoption("--regen-golden"):
+    if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(json.dumps(data, indent=1) + "\n")
     expected = json.loads(path.read_text())
     assert data["plan"] == expected["plan"]
