@@ -44,3 +44,17 @@ def android(session: nox.Session) -> None:
     """
     session.install(*CONSTRAINTS, "-e", ".[test,deploy]")
     session.run("python", "android/tools/jvm.py", "test")
+
+
+@nox.session(venv_backend="none")
+def device_bench(session: nox.Session) -> None:
+    """`toolchain bench device` on the default bundle and APK, with its HTML report (needs adb and a phone).
+
+    Runs in the current environment (install `.[deploy,bench]` first) so that with no phone attached it
+    stops at once with the "no device" message. Extra arguments go to `toolchain bench device`, e.g.
+    `nox -s device_bench -- --serial R5CX10ABCDE --accelerators npu,cpu`.
+    """
+    session.run(
+        "toolchain", "bench", "device", "--bundle", "exports/nano-s24-dsp-a16w8", "--out", "artifacts/bench",
+        *session.posargs,
+    )  # fmt: skip
