@@ -175,3 +175,34 @@ def device(
 
         html_path, _ = write_report([result], path.with_suffix(".html"))
         err_console.print(f"report: {html_path}", highlight=False, soft_wrap=True)
+
+
+@app.command("aihub")
+@friendly_errors
+def aihub(
+    bundle: BundleOption = DEFAULT_BUNDLE,
+    device: Annotated[str, typer.Option(help="AI Hub device name.")] = "Samsung Galaxy S24 (Family)",
+    runtime: Annotated[
+        str, typer.Option(help="AI Hub --target_runtime: precompiled_qnn_onnx (NPU), onnx or tflite.")
+    ] = "precompiled_qnn_onnx",
+    graph: Annotated[
+        str | None, typer.Option(help="Bundle ONNX graph to upload (default: the NPU graphs' QDQ graph).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Result JSON (default artifacts/bench/<run id>.json).")
+    ] = None,
+) -> None:
+    """Profile the bundle's NPU graph on a phone of Qualcomm AI Hub; per-image latency is computed.
+
+    Needs a configured qai-hub client (`qai-hub configure --api_token TOKEN`) and internet access.
+    Example: toolchain bench aihub --bundle exports/nano-s24-dsp-a16w8 --device "Samsung Galaxy S24 (Family)"
+    """
+    from toolchain.bench.aihub_bundle import bench_aihub
+    from toolchain.bench.results import write_result
+
+    result = bench_aihub(
+        bundle, device, runtime, graph, lambda s: err_console.print(s, highlight=False, soft_wrap=True)
+    )
+    path = write_result(out or DEFAULT_OUT_DIR / f"{result.run_id}.json", result)
+    _print_summary([result])
+    err_console.print(f"result: {path}", highlight=False, soft_wrap=True)
