@@ -1,0 +1,102 @@
+package ai.edgesdsr.gallery
+
+import ai.edgesdsr.core.BundleManifest
+import ai.edgesdsr.core.BundleVerifier
+import ai.edgesdsr.core.DirectoryBundle
+import ai.edgesdsr.core.EnhanceError
+import ai.edgesdsr.core.MANIFEST_NAME
+import android.content.Context
+import android.content.res.AssetManager
+import java.io.File
+import java.io.IOException
+
+/** A verified bundle on the file system (runtimes need file paths: EPContext graphs name their binary). */
+class ActiveBundle(val dir: File, val manifest: BundleManifest, val pushed: Boolean) {
+    val name: String get() = dir.name
+
+    /** The file of a manifest path. */
+    fun file(path: String): File = File(dir, path)
+
+    /** "nano s24-dsp (built-in)" for the UI. */
+    fun describe(): String = "${manifest.preset} ${manifest.target} (${if (pushed) "pushed: $name" else "built-in"})"
+}
+
+/**
+ * Where the app's bundle comes from. A bundle pushed with adb to
+ * `getExternalFilesDir("bundles")/<name>/` (see android/README.md) replaces the default one
+ * that ships in the APK's `assets/bundles/<name>/`, which is copied once to
+ * `filesDir/bundles/<name>/`. Every [open] verifies the bundle (manifest schema, file sizes
+ * and sha256s) through core's [BundleVerifier]; its errors are the one-line messages the UI shows.
+ */
+class BundleStore(private val context: Context) {
+    /** Folder that adb-pushed bundles go to. */
+    val pushedRoot: File? get() = context.getExternalFilesDir("bundles")
+
+    /** Folder the default bundle is copied to. */
+    private val installedRoot: File get() = File(context.filesDir, "bundles")
+
+    /** The newest pushed bundle folder (one holding a manifest), if any. */
+    fun pushedBundle(): File? =
+        pushedRoot?.listFiles()?.filter { File(it, MANIFEST_NAME).isFile }?.maxByOrNull { File(it, MANIFEST_NAME).lastModified() }
+
+    /** The name of the default bundle in assets, or null if the APK has none. */
+    fun defaultBundleName(): String? = try {
+        context.assets.list(ASSET_ROOT)?.sorted()?.firstOrNull()
+    } catch (error: IOException) {
+        null
+    }
+
+    /**
+     * The manifest of the bundle [open] would use, parsed but not hashed (cheap: for the
+     * input limit and the gallery's bundle line). Throws the same [EnhanceError]s as parsing.
+     */
+    fun peekManifest(): BundleManifest {
+        pushedBundle()?.let { return BundleVerifier.readManifest(DirectoryBundle(it)) }
+        val name = defaultBundleName()
+            ?: throw EnhanceError.BundleMissing("${pushedRoot?.path ?: "the app's files"}/bundles (none pushed, none built in)")
+        val text = context.assets.open("$ASSET_ROOT/$name/$MANIFEST_NAME").use { it.readBytes().toString(Charsets.UTF_8) }
+        return BundleManifest.parse(text)
+    }
+
+    /** The bundle to run: the pushed one if present, else the built-in one; verified. */
+    fun open(): ActiveBundle {
+        pushedBundle()?.let { return ActiveBundle(it, BundleVerifier.verify(DirectoryBundle(it)), pushed = true) }
+        val name = defaultBundleName()
+            ?: throw EnhanceError.BundleMissing("${pushedRoot?.path ?: "the app's files"}/bundles (none pushed, none built in)")
+        val dir = File(installedRoot, name)
+        val stamp = File(installedRoot, "$name.installed")
+        val version = installedVersion()
+        if (!stamp.isFile || stamp.readText() != version) {
+            copyAssets(context.assets, "$ASSET_ROOT/$name", dir)
+            stamp.writeText(version)
+        }
+        return ActiveBundle(dir, BundleVerifier.verify(DirectoryBundle(dir)), pushed = false)
+    }
+
+    private fun installedVersion(): String {
+        val info = context.packageManager.getPackageInfo(context.packageName, 0)
+        return "${info.lastUpdateTime}:${defaultBundleName()}"
+    }
+
+    private companion object {
+        const val ASSET_ROOT = "bundles"
+
+        /** Copies asset folder [path] to [dest] (replaced) through a temporary sibling. */
+        fun copyAssets(assets: AssetManager, path: String, dest: File) {
+            val tmp = File(dest.parentFile, ".${dest.name}.tmp")
+            tmp.deleteRecursively()
+            fun copy(assetPath: String, target: File) {
+                val children = assets.list(assetPath).orEmpty()
+                if (children.isEmpty()) {
+                    target.parentFile?.mkdirs()
+                    assets.open(assetPath).use { input -> target.outputStream().use { input.copyTo(it) } }
+                } else {
+                    children.forEach { copy("$assetPath/$it", File(target, it)) }
+                }
+            }
+            copy(path, tmp)
+            dest.deleteRecursively()
+            if (!tmp.renameTo(dest)) throw IOException("cannot move the default bundle into $dest")
+        }
+    }
+}
