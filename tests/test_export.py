@@ -16,9 +16,10 @@ pytest.importorskip("onnxruntime_qnn")
 pytest.importorskip("ai_edge_litert")
 
 from toolchain.cli.main import app  # noqa: E402
+from toolchain.deploy.bundle import verify_bundle  # noqa: E402
 from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
-from toolchain.deploy.manifest import read_manifest, verify_bundle  # noqa: E402
+from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
 from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402

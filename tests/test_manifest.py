@@ -14,6 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toolchain.deploy.bundle import (
+    build_bundle_atomically,
+    file_entry,
+    sha256_file,
+    verify_bundle,
+    write_manifest,
+)
 from toolchain.deploy.host_runner import open_bundle_runner
 from toolchain.deploy.manifest import (
     MANIFEST_NAME,
@@ -25,17 +32,12 @@ from toolchain.deploy.manifest import (
     Manifest,
     QuantParams,
     Toolchain,
-    build_bundle_atomically,
     example_plan,
-    file_entry,
-    git_commit,
     read_manifest,
-    sha256_file,
-    verify_bundle,
-    write_manifest,
 )
 from toolchain.errors import ToolchainError
 from toolchain.imageio import save_image
+from toolchain.provenance import git_commit
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import upscale_file
 

@@ -1,6 +1,8 @@
-"""Atomic file writes: write a temporary sibling, then ``os.replace`` it onto the target.
+"""Atomic writes of files and folders: build a temporary sibling, then rename it onto the target.
 
-A failure never leaves a half-written file, and an existing target stays unchanged.
+A failure never leaves a half-written file or folder, and an existing target stays unchanged.
+This is the only place that replaces outputs: manifests, reports, LiteRT graphs, checkpoints
+and export bundles all go through :func:`atomic_path` or :func:`atomic_dir`.
 """
 
 from __future__ import annotations
@@ -8,10 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from toolchain.errors import ToolchainError
+
+
+def _cannot_write(path: Path, exc: OSError, hint: str) -> ToolchainError:
+    return ToolchainError(f"cannot write {path}: {exc.strerror or exc}{hint}")
 
 
 @contextlib.contextmanager
@@ -27,7 +34,7 @@ def atomic_path(path: Path, hint: str = "") -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        raise ToolchainError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
+        raise _cannot_write(path, exc, hint) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -38,3 +45,50 @@ def write_text_atomic(path: Path, text: str, hint: str = "") -> None:
         fp.write(text)
         fp.flush()
         os.fsync(fp.fileno())
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, hint: str = "", check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it takes ``path``'s place.
+
+    ``check(path)`` runs before the folder is made and again just before the swap: it raises to
+    refuse replacing what is at ``path`` (something may appear there meanwhile). An existing
+    folder is moved aside to ``.<name>.old`` (a stale one from an interrupted swap is removed
+    first), the new folder is renamed in, then the old one is deleted; if the rename fails the
+    old folder is put back. On any exception the temporary folder is removed and ``path`` is
+    left as it was. OS errors become a one-line ToolchainError naming ``path`` plus ``hint``.
+    """
+    path = Path(path)
+    if check is not None:
+        check(path)
+    tmp = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise _cannot_write(path, exc, hint) from None
+    try:
+        yield tmp
+        if check is not None:
+            check(path)
+        _swap_in(tmp, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc, hint) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename folder ``tmp`` onto ``path``, moving an existing ``path`` aside and deleting it after."""
+    if not path.exists():
+        os.rename(tmp, path)
+        return
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(old, ignore_errors=True)  # left by an interrupted swap; renaming onto it would fail
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

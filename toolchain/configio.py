@@ -99,3 +99,23 @@ def read_json(path: Path) -> Any:
         raise ToolchainError(f"cannot read {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ToolchainError(f"{path} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
+
+
+def dumps_compact(value: Any) -> str:
+    """Strict JSON like ``json.dumps(indent=2)``, but lists of scalars (shapes, corners) stay on one line.
+
+    NaN and Infinity are refused (``ValueError``): they are not JSON.
+    """
+    return _dumps(value, "")
+
+
+def _dumps(value: Any, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {_dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) and v for v in value):
+        if all(isinstance(v, list) and not any(isinstance(x, dict | list) for x in v) for v in value):
+            return "[" + ", ".join(json.dumps(v, allow_nan=False) for v in value) + "]"
+        return "[\n" + ",\n".join(inner + _dumps(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, allow_nan=False)

@@ -41,7 +41,7 @@ def verify_bundle_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder written by `toolchain export`.")],
 ) -> None:
     """Check a bundle: manifest schema, every file's size and sha256, no stray files."""
-    from toolchain.deploy.manifest import verify_bundle
+    from toolchain.deploy.bundle import verify_bundle
 
     manifest = verify_bundle(bundle)
     out_console.print(

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from toolchain import __version__
+from toolchain.deploy.bundle import build_bundle_atomically, file_entry, write_manifest
 from toolchain.deploy.graph import TileGraph, example_input, io_specs
 from toolchain.deploy.manifest import (
     REPORT_NAME,
@@ -42,18 +43,14 @@ from toolchain.deploy.manifest import (
     Manifest,
     Runtime,
     Toolchain,
-    build_bundle_atomically,
     example_plan,
-    file_entry,
-    git_commit,
-    utc_now,
-    write_manifest,
 )
 from toolchain.deploy.targets import Artifact, Precision, Target
 from toolchain.errors import ToolchainError
 from toolchain.imageio import collect_inputs, load_image
 from toolchain.metrics.fidelity import psnr_y
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import MAX_INPUT_PIXELS
 

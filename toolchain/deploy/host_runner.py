@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.deploy.manifest import GraphFile, IOTensor, Manifest, QuantParams, verify_bundle
+from toolchain.deploy.bundle import verify_bundle
+from toolchain.deploy.manifest import GraphFile, IOTensor, Manifest, QuantParams
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
 from toolchain.tiling import Tile, TilePlan, TileSpec

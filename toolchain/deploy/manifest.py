@@ -21,31 +21,26 @@ so a field is only ever added together with a reader that knows it.
 Cross-field rules (every graph file and context binary is listed in ``files`` with the
 same hash, the tile spec parses, the example plan matches it) are checked when a
 :class:`Manifest` is built, so they hold for every manifest that was read or written.
-:func:`verify_bundle` adds the checks against the folder's actual contents.
+
+This module is the schema and its parser, nothing else: writing, hashing, verifying and
+replacing bundle folders live in :mod:`toolchain.deploy.bundle`, provenance (git commit,
+time) in :mod:`toolchain.provenance`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import math
-import os
 import re
-import secrets
-import shutil
-import subprocess
 import typing
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from toolchain.atomic import write_text_atomic
-from toolchain.configio import from_dict, to_dict
+from toolchain.configio import from_dict
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
 from toolchain.tiling import TileSpec, plan_tiles
@@ -60,7 +55,8 @@ EXAMPLE_PLAN_SIZE = 512
 
 REEXPORT = "re-export with `toolchain export`"
 
-_UNHASHED = (MANIFEST_NAME, REPORT_NAME)
+UNHASHED = (MANIFEST_NAME, REPORT_NAME)
+"""Files of a bundle that ``files`` does not list."""
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _QUANT_RANGES = {
@@ -220,7 +216,7 @@ class FileEntry:
 
     def __post_init__(self) -> None:
         _check_relative(self.file, "file")
-        if self.file in _UNHASHED:
+        if self.file in UNHASHED:
             raise ValueError(f"{self.file} must not be listed in files")
         _check_sha256(self.sha256, f"sha256 of {self.file}")
         if self.size_bytes < 0:
@@ -375,11 +371,6 @@ def example_plan(spec: TileSpec) -> dict[str, Any]:
     return plan_tiles(EXAMPLE_PLAN_SIZE, EXAMPLE_PLAN_SIZE, spec).to_json_dict()
 
 
-def utc_now() -> str:
-    """Current UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (for :attr:`Manifest.created_utc`)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def manifest_from_dict(data: Any, where: str = "manifest") -> Manifest:
     """Strictly parse a manifest JSON object (any error is a one-line ToolchainError)."""
     if not isinstance(data, dict):
@@ -399,46 +390,6 @@ def manifest_from_dict(data: Any, where: str = "manifest") -> Manifest:
         return Manifest(**values, **{name: data[name] for name in _DICT_FIELDS})
     except (TypeError, ValueError) as exc:
         raise ToolchainError(f"{where}: {exc}") from None
-
-
-def manifest_to_json(manifest: Manifest) -> str:
-    """Strict JSON of ``manifest``: 2-space indent, flat lists on one line, no NaN/Infinity."""
-    return _dumps(to_dict(manifest), "") + "\n"
-
-
-def _dumps(value: Any, indent: str) -> str:
-    """Like ``json.dumps(indent=2)`` but lists of scalars (shapes, tile corners) stay on one line."""
-    inner = indent + "  "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(k)}: {_dumps(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list) and any(isinstance(v, dict | list) and v for v in value):
-        if all(isinstance(v, list) and not any(isinstance(x, dict | list) for x in v) for v in value):
-            return "[" + ", ".join(json.dumps(v, allow_nan=False) for v in value) + "]"
-        return "[\n" + ",\n".join(inner + _dumps(v, inner) for v in value) + "\n" + indent + "]"
-    return json.dumps(value, allow_nan=False)
-
-
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk_bytes`` chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fp:
-        while chunk := fp.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_entry(bundle_dir: Path, relative: str) -> FileEntry:
-    """The :class:`FileEntry` of ``bundle_dir / relative`` (hashes the file)."""
-    path = Path(bundle_dir) / relative
-    return FileEntry(file=relative, sha256=sha256_file(path), size_bytes=path.stat().st_size)
-
-
-def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
-    """Write ``bundle_dir/manifest.json`` atomically (temp file + ``os.replace``); returns its path."""
-    path = Path(bundle_dir) / MANIFEST_NAME
-    write_text_atomic(path, manifest_to_json(manifest))
-    return path
 
 
 def read_manifest(bundle_dir: Path) -> Manifest:
@@ -485,140 +436,22 @@ def read_manifest(bundle_dir: Path) -> Manifest:
         raise ToolchainError(f"bundle {bundle_dir}: {exc}{hint}; {REEXPORT}") from None
 
 
-def _short(digest: str) -> str:
-    return digest[:12] + "..."
+_MOVED = {
+    "sha256_file": "toolchain.deploy.bundle",
+    "file_entry": "toolchain.deploy.bundle",
+    "write_manifest": "toolchain.deploy.bundle",
+    "verify_bundle": "toolchain.deploy.bundle",
+    "build_bundle_atomically": "toolchain.deploy.bundle",
+    "git_commit": "toolchain.provenance",
+    "utc_now": "toolchain.provenance",
+}
 
 
-def _bundle_files(bundle_dir: Path) -> list[str]:
-    """Relative POSIX paths of every non-directory entry under ``bundle_dir`` (links included)."""
-    found = []
-    for root, dirs, files in os.walk(bundle_dir):
-        rel_root = Path(root).relative_to(bundle_dir)
-        links = [d for d in dirs if (Path(root) / d).is_symlink()]
-        for name in [*files, *links]:
-            found.append((rel_root / name).as_posix())
-    return sorted(found)
+def __getattr__(name: str) -> Any:
+    """Transition only: names that moved out of this module stay importable from here until the
+    bench and Android-golden modules import them from their new homes (see ``_MOVED``)."""
+    if name in _MOVED:
+        import importlib
 
-
-def verify_bundle(bundle_dir: Path) -> Manifest:
-    """Check a bundle folder against its manifest; returns the manifest.
-
-    Every listed file must exist as a plain file with the listed size and sha256, and
-    nothing else may be in the folder except ``manifest.json`` and ``report.md``. The
-    schema and cross-field rules (graph files and context binaries listed in ``files``,
-    tile spec parses and matches the example plan) are checked by :func:`read_manifest`.
-    """
-    bundle_dir = Path(bundle_dir)
-    manifest = read_manifest(bundle_dir)
-    fix = "the bundle was modified or corrupted, re-export it"
-    listed = {entry.file for entry in manifest.files}
-    stray = [name for name in _bundle_files(bundle_dir) if name not in listed and name not in _UNHASHED]
-    if stray:
-        more = f" and {len(stray) - 3} more" if len(stray) > 3 else ""
-        raise ToolchainError(
-            f"bundle {bundle_dir}: unlisted file(s) {', '.join(stray[:3])}{more} not in {MANIFEST_NAME}; "
-            f"remove them or re-export the bundle"
-        )
-    for entry in manifest.files:
-        path = bundle_dir / entry.file
-        if path.is_symlink() or not path.is_file():
-            state = "a link" if path.is_symlink() else "missing" if not path.exists() else "not a file"
-            raise ToolchainError(f"bundle {bundle_dir}: {entry.file} is {state}; {fix}")
-        size = path.stat().st_size
-        if size != entry.size_bytes:
-            raise ToolchainError(
-                f"bundle {bundle_dir}: {entry.file} size mismatch (expected {entry.size_bytes} bytes, "
-                f"got {size}); {fix}"
-            )
-    for entry in manifest.files:
-        try:
-            digest = sha256_file(bundle_dir / entry.file)
-        except OSError as exc:
-            raise ToolchainError(
-                f"bundle {bundle_dir}: cannot read {entry.file} ({exc.strerror}); {fix}"
-            ) from None
-        if digest != entry.sha256:
-            raise ToolchainError(
-                f"bundle {bundle_dir}: {entry.file} sha256 mismatch (expected {_short(entry.sha256)}, "
-                f"got {_short(digest)}); {fix}"
-            )
-    return manifest
-
-
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the repository holding this package; None if unavailable."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    commit = result.stdout.strip()
-    if result.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
-        return None
-    return commit
-
-
-@contextmanager
-def build_bundle_atomically(final_dir: Path, force: bool = False) -> Iterator[Path]:
-    """Build a bundle in a temporary folder beside ``final_dir``; rename it into place on success.
-
-    Raises before any work if ``final_dir`` exists and ``force`` is False. With ``force``
-    an existing *bundle* (a folder holding ``manifest.json``) or an empty folder is
-    replaced; any other existing path is refused, so a mistyped ``--out`` never deletes
-    unrelated data. On any exception in the body the temporary folder is removed and
-    ``final_dir`` is left as it was.
-    """
-    final_dir = Path(final_dir)
-    _check_replaceable(final_dir, force)
-    try:
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final_dir.parent / f".{final_dir.name}.partial-{secrets.token_hex(4)}"
-        tmp.mkdir()
-    except OSError as exc:
-        raise ToolchainError(
-            f"cannot create a bundle folder beside {final_dir}: {exc.strerror or exc}"
-        ) from None
-    try:
-        yield tmp
-        _commit(tmp, final_dir, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _check_replaceable(final_dir: Path, force: bool) -> None:
-    if not (final_dir.exists() or final_dir.is_symlink()):
-        return
-    if not force:
-        raise ToolchainError(f"{final_dir} exists; pass --force to overwrite or choose another --out")
-    if final_dir.is_symlink() or not final_dir.is_dir():
-        raise ToolchainError(f"{final_dir} exists and is not a folder; remove it or choose another --out")
-    if not (final_dir / MANIFEST_NAME).is_file() and any(final_dir.iterdir()):
-        raise ToolchainError(
-            f"{final_dir} is a non-empty folder without {MANIFEST_NAME} (not a bundle); "
-            "--force only replaces bundles, choose another --out"
-        )
-
-
-def _commit(tmp: Path, final_dir: Path, force: bool) -> None:
-    """Rename ``tmp`` onto ``final_dir``, moving an old bundle aside first and deleting it after."""
-    _check_replaceable(final_dir, force)  # again: something may have appeared meanwhile
-    old = None
-    if final_dir.exists():
-        old = final_dir.parent / f".{final_dir.name}.old-{secrets.token_hex(4)}"
-        os.rename(final_dir, old)
-    try:
-        os.rename(tmp, final_dir)
-    except OSError as exc:
-        if old is not None:
-            os.rename(old, final_dir)
-        raise ToolchainError(f"cannot move the new bundle to {final_dir}: {exc.strerror or exc}") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

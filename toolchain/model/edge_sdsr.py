@@ -8,8 +8,6 @@ ModelConfig under "model") and ``model.safetensors`` with prefixed keys
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -19,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from toolchain import __version__
+from toolchain.atomic import atomic_dir
 from toolchain.configio import from_dict, read_json, to_dict
 from toolchain.errors import ToolchainError
 from toolchain.model.autoencoder import Decoder, HREncoder
@@ -176,44 +175,9 @@ def save_checkpoint(
 
     A failure (disk full, interruption) leaves any previous checkpoint at ``path`` intact.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as exc:
-        raise ToolchainError(
-            f"cannot write checkpoint {path}: {exc.strerror}; choose another folder"
-        ) from None
-    try:
-        meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
-        meta.update(extra or {})
+    meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
+    meta.update(extra or {})
+    with atomic_dir(path, "; the previous checkpoint is unchanged") as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a checkpoint is an ordinary folder
-        for child in tmp.iterdir():
-            os.chmod(child, 0o666 & ~umask)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            _rmtree(old)  # left by an interrupted earlier save; os.replace onto it would fail
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _rmtree(old)
-        else:
-            os.replace(tmp, path)
-    except OSError as exc:
-        _rmtree(tmp)
-        raise ToolchainError(
-            f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint is unchanged"
-        ) from None
-    except BaseException:
-        _rmtree(tmp)
-        raise
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
