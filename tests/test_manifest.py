@@ -441,3 +441,14 @@ def test_host_runner_checks_tile_spec_against_io(tmp_path: Path) -> None:
     with pytest.raises(ToolchainError) as excinfo:
         open_bundle_runner(bundle, "onnx")
     assert "is 32x32 but the tile spec (tile 16, scale 4) needs 16x16" in one_line_error(excinfo)
+
+
+def test_tile_graph_io_is_described_by_the_manifest_type() -> None:
+    """One graph I/O type: the export's io_specs are IOTensor, sized from the model's lr_tile."""
+    from toolchain.deploy.graph import io_specs
+    from toolchain.model.config import load_preset
+    from toolchain.model.edge_sdsr import EdgeSDSR
+
+    inp, out = io_specs(EdgeSDSR(load_preset("tiny")))
+    assert inp == IOTensor("lr_tile", (1, 32, 32, 3), "float32", "NHWC", (0.0, 1.0), None)
+    assert out == IOTensor("hr_tile", (1, 128, 128, 3), "float32", "NHWC", (0.0, 1.0), None)

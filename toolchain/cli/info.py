@@ -23,7 +23,7 @@ def info(
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help="Checkpoint folder.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show parameters per component, MACs/FLOPs per 128x128 LR patch and latent shapes.
+    """Show parameters per component, MACs/FLOPs per LR tile (lr_tile, 128x128 for nano) and latent shapes.
 
     Without options it describes the embedded default checkpoint.
     """

@@ -3,7 +3,7 @@
 The pipeline is a fixed sequence of numbered stages:
 
 1. calibration and verification tiles from real images (LR tiles, NHWC, [0, 1]);
-2. the float tile graph to ONNX and LiteRT (static 128 -> 512 shapes, NHWC I/O);
+2. the float tile graph to ONNX and LiteRT (static ``lr_tile`` -> ``hr_tile`` shapes, NHWC I/O);
 3. quantization (ONNX QDQ for QNN, ai-edge-quantizer for LiteRT) at the requested precision;
 4. offline compilation for the NPU (ORT QNN EPContext and LiteRT AOT), refusing graphs that are
    not fully offloaded unless ``allow_partial``;
@@ -39,7 +39,6 @@ from toolchain.deploy.manifest import (
     FileEntry,
     GraphFile,
     GraphRole,
-    IOTensor,
     Manifest,
     Runtime,
     Toolchain,
@@ -163,8 +162,8 @@ class _Bundle:
         self.graphs: list[GraphFile] = []
         self.extra_files: list[str] = []
         inp, out = io_specs(model)
-        self.inputs = (IOTensor.from_tensor_spec(inp),)
-        self.outputs = (IOTensor.from_tensor_spec(out),)
+        self.inputs = (inp,)
+        self.outputs = (out,)
 
     def add(
         self,

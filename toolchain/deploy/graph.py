@@ -1,4 +1,7 @@
-"""The exported unit: the static-shape 128x128 -> 512x512 tile graph with NHWC I/O.
+"""The exported unit: the static-shape tile graph with NHWC I/O.
+
+Its input is one ``lr_tile x lr_tile`` LR tile and its output the ``hr_tile x hr_tile`` HR tile
+(128 -> 512 for the shipped models); :func:`io_specs` describes both as the manifest does.
 
 It wraps the one-step sampler (LR encoder -> z_1 -> UNet at t=1 -> decoder) with eps = 0
 baked in, and takes/returns NHWC float tensors in [0, 1] (what Android bitmaps give).
@@ -6,27 +9,15 @@ baked in, and takes/returns NHWC float tensors in [0, 1] (what Android bitmaps g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from toolchain.deploy.manifest import IOTensor
 from toolchain.diffusion.sampler import OneStepSR
 from toolchain.model.edge_sdsr import EdgeSDSR
 
 INPUT_NAME = "lr_tile"
 OUTPUT_NAME = "hr_tile"
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output: name, shape, dtype, layout and value range."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    layout: str
-    value_range: tuple[float, float]
 
 
 class TileGraph(nn.Module):
@@ -41,11 +32,12 @@ class TileGraph(nn.Module):
         return hr.permute(0, 2, 3, 1)
 
 
-def io_specs(model: EdgeSDSR, batch: int = 1) -> tuple[TensorSpec, TensorSpec]:
+def io_specs(model: EdgeSDSR, batch: int = 1) -> tuple[IOTensor, IOTensor]:
+    """The float input and output of :class:`TileGraph`, as the manifest describes them."""
     t, s = model.config.lr_tile, model.config.hr_tile
     return (
-        TensorSpec(INPUT_NAME, (batch, t, t, 3), "float32", "NHWC", (0.0, 1.0)),
-        TensorSpec(OUTPUT_NAME, (batch, s, s, 3), "float32", "NHWC", (0.0, 1.0)),
+        IOTensor(INPUT_NAME, (batch, t, t, 3), "float32", "NHWC", (0.0, 1.0), None),
+        IOTensor(OUTPUT_NAME, (batch, s, s, 3), "float32", "NHWC", (0.0, 1.0), None),
     )
 
 

@@ -199,12 +199,6 @@ class IOTensor:
     def channels(self) -> int:
         return self.shape[3] if self.layout == "NHWC" else self.shape[1]
 
-    @classmethod
-    def from_tensor_spec(cls, spec: Any, quant: QuantParams | None = None) -> IOTensor:
-        """From a :class:`toolchain.deploy.graph.TensorSpec` (dtype taken from ``quant`` if given)."""
-        dtype = quant.dtype if quant is not None else spec.dtype
-        return cls(spec.name, tuple(spec.shape), dtype, spec.layout, tuple(spec.value_range), quant)
-
 
 @dataclass(frozen=True)
 class FileEntry:
