@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from toolchain.configio import from_dict
-from toolchain.diffusion.forward import noisy_latent, terminal_latent, unet_input
-from toolchain.diffusion.sampler import OneStepSR, predict_latent
+from toolchain.diffusion.forward import Conditioning, noisy_latent, terminal_latent, unet_input
 from toolchain.diffusion.schedule import (
     ScheduleConfig,
     ScheduleKind,
@@ -20,8 +19,9 @@ from toolchain.diffusion.schedule import (
     snr,
 )
 from toolchain.errors import ToolchainError
-from toolchain.model.config import Conditioning, load_preset
+from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import OneStepSR, predict_latent
 
 KINDS = list(ScheduleKind)
 CONDITIONINGS = list(Conditioning)

@@ -16,10 +16,9 @@ import pytest
 import torch
 
 import toolchain.model.edge_sdsr as edge_sdsr
+from toolchain.budget import measure_budget
 from toolchain.configio import from_dict, read_json, to_dict
-from toolchain.diffusion.sampler import OneStepSR
 from toolchain.errors import ToolchainError
-from toolchain.model.budget import measure_budget
 from toolchain.model.config import (
     PRESETS_DIR,
     Conditioning,
@@ -36,6 +35,7 @@ from toolchain.model.edge_sdsr import (
     read_checkpoint_config,
     save_checkpoint,
 )
+from toolchain.pipeline import OneStepSR
 
 
 @pytest.fixture(scope="module")

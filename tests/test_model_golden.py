@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from toolchain.diffusion.sampler import OneStepSR
 from toolchain.model.config import LRSkip, load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import OneStepSR
 
 GOLDEN = Path(__file__).parent / "golden" / "model"
 ATOL = 1e-4  # float32 CPU kernels differ by ~1e-6 across thread counts; a real change moves far more

@@ -1,7 +1,7 @@
 """Parameter and compute budget of a model config, measured on the meta device.
 
-MACs come from ``torch.utils.flop_counter`` on one 128x128 LR tile through the
-deployed one-step graph (LR encoder -> UNet -> decoder); it counts convolutions,
+MACs come from ``torch.utils.flop_counter`` on one ``lr_tile`` LR tile through the
+deployed one-step pipeline (LR encoder -> UNet -> decoder); it counts convolutions,
 matmuls and attention (FLOPs = 2 x MACs), not norms or activations.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from toolchain.diffusion.sampler import OneStepSR
 from toolchain.model.config import ModelConfig
 from toolchain.model.edge_sdsr import INFERENCE_COMPONENTS, EdgeSDSR
+from toolchain.pipeline import OneStepSR
 
 
 @dataclass(frozen=True)

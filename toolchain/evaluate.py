@@ -20,10 +20,9 @@ from PIL import Image
 from toolchain.atomic import write_text_atomic
 from toolchain.data.datasets import pair_paths
 from toolchain.errors import ToolchainError
-from toolchain.imageio import LoadedImage, load_image
+from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
 from toolchain.metrics.fidelity import psnr_y, ssim_y
 from toolchain.metrics.niqe import NiqeParams, niqe
-from toolchain.upscaler import MAX_INPUT_PIXELS
 
 Upscale = Callable[[LoadedImage], np.ndarray]  # LR image -> HR uint8 HxWx3
 

@@ -1,7 +1,11 @@
-"""The one-step sampler: the single inference path (CLI, benchmarks and export wrap it).
+"""The one-step pipeline: the single inference path (CLI, benchmarks and export wrap it).
 
 LR tile -> LR encoder -> z_1 -> UNet at t = 1 -> predicted z_h -> decoder -> HR tile.
 By default eps = 0 (deterministic); a noise scale > 0 uses the caller's eps.
+
+Layers point one way, as diffusers splits model / scheduler / pipeline:
+:mod:`toolchain.diffusion` (schedule and forward process, no networks) <- :mod:`toolchain.model`
+(networks and their config) <- this module <- upscaler, deploy, train and the budget.
 """
 
 from __future__ import annotations

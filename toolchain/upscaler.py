@@ -16,13 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolchain.diffusion.sampler import OneStepSR
 from toolchain.errors import ToolchainError
-from toolchain.imageio import LoadedImage, load_image, save_image
+from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image, save_image
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import OneStepSR
 from toolchain.tiling import Tile, TilePlan, TileSpec, plan_tiles, upscale_tiled
 
-MAX_INPUT_PIXELS = 4096 * 4096  # 16.8 MP in -> 268 MP out (805 MB as 8-bit RGB)
 Progress = Callable[[int, int], None]  # (tiles done, tiles in this image)
 
 

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from toolchain.budget import measure_budget
 from toolchain.cli.common import JsonOption, friendly_errors, out_console
 from toolchain.errors import ToolchainError
-from toolchain.model.budget import measure_budget
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, read_checkpoint_config
 

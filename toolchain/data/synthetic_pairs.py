@@ -15,8 +15,7 @@ import torch
 from toolchain.data.datasets import list_images
 from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.errors import ToolchainError
-from toolchain.imageio import load_image, save_image
-from toolchain.upscaler import MAX_INPUT_PIXELS
+from toolchain.imageio import MAX_INPUT_PIXELS, load_image, save_image
 
 
 def make_pairs(

@@ -46,12 +46,11 @@ from toolchain.deploy.manifest import (
 )
 from toolchain.deploy.targets import Artifact, Precision, Target
 from toolchain.errors import ToolchainError
-from toolchain.imageio import collect_inputs, load_image
+from toolchain.imageio import MAX_INPUT_PIXELS, collect_inputs, load_image
 from toolchain.metrics.fidelity import psnr_y
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec
-from toolchain.upscaler import MAX_INPUT_PIXELS
 
 if TYPE_CHECKING:
     from toolchain.bench.aihub import AihubProfile

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from toolchain.deploy.manifest import IOTensor
-from toolchain.diffusion.sampler import OneStepSR
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import OneStepSR
 
 INPUT_NAME = "lr_tile"
 OUTPUT_NAME = "hr_tile"

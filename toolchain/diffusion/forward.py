@@ -9,10 +9,18 @@ LR latent, eps ~ N(0, I).
 
 from __future__ import annotations
 
+import enum
+
 import torch
 
 from toolchain.diffusion.schedule import ScheduleConfig, alpha_sigma
-from toolchain.model.config import Conditioning
+
+
+class Conditioning(enum.StrEnum):
+    """How the LR latent conditions the diffusion (PAPER.md, CHOSEN formulation)."""
+
+    BIDIRECTIONAL = "bidirectional"  # LR latent enters the forward process; UNet sees z_t only
+    UNIDIRECTIONAL = "unidirectional"  # classic SD-SR: UNet sees concat[z_t, z_l_mu]
 
 
 def noisy_latent(

@@ -7,16 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.configio import from_dict, read_json
+from toolchain.diffusion.forward import Conditioning
 from toolchain.errors import ToolchainError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "models" / "presets"
-
-
-class Conditioning(enum.StrEnum):
-    """How the LR latent conditions the diffusion (PAPER.md, CHOSEN formulation)."""
-
-    BIDIRECTIONAL = "bidirectional"  # LR latent enters the forward process; UNet sees z_t only
-    UNIDIRECTIONAL = "unidirectional"  # classic SD-SR: UNet sees concat[z_t, z_l_mu]
 
 
 class LRSkip(enum.StrEnum):

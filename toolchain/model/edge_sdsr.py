@@ -19,9 +19,10 @@ from torch import nn
 from toolchain import __version__
 from toolchain.atomic import atomic_dir
 from toolchain.configio import from_dict, read_json, to_dict
+from toolchain.diffusion.forward import Conditioning
 from toolchain.errors import ToolchainError
 from toolchain.model.autoencoder import Decoder, HREncoder
-from toolchain.model.config import Conditioning, LREncoderKind, LRSkip, ModelConfig
+from toolchain.model.config import LREncoderKind, LRSkip, ModelConfig
 from toolchain.model.lr_encoder import LREncoder
 from toolchain.model.lr_skip import LRSkipUpsample
 from toolchain.model.unet import UNet

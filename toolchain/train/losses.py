@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from toolchain.diffusion.forward import noisy_latent, unet_input
-from toolchain.diffusion.sampler import predict_latent
 from toolchain.diffusion.schedule import ScheduleConfig, loss_weight, sample_t
 from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import predict_latent
 
 Stats = dict[str, float]
 LossFn = Callable[[EdgeSDSR, torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, Stats]]

@@ -1,0 +1,43 @@
+"""The package's layers point one way: diffusion <- model <- pipeline <- everything that runs it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "toolchain"
+ABOVE_MODEL = ("pipeline", "budget", "upscaler", "evaluate", "deploy", "train", "bench", "cli")
+FORBIDDEN = {
+    "diffusion": ("model", *ABOVE_MODEL),
+    "model": ABOVE_MODEL,
+    "tiling.py": ("model", "diffusion", *ABOVE_MODEL),
+    "imageio.py": ("model", "diffusion", *ABOVE_MODEL),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_upward_imports(layer: str) -> None:
+    root = PACKAGE / layer
+    files = sorted(root.glob("*.py")) if root.is_dir() else [root]
+    assert files
+    upward = [
+        f"{f.relative_to(PACKAGE)} imports {module}"
+        for f in files
+        for module in sorted(_imports(f))
+        if any(
+            module == f"toolchain.{up}" or module.startswith(f"toolchain.{up}.") for up in FORBIDDEN[layer]
+        )
+    ]
+    assert not upward, upward
