@@ -171,9 +171,7 @@ class Adb:
 
     def install(self, apk: Path) -> None:
         """``adb install -r -t APK`` (replace, allow test packages)."""
-        done = self.run(
-            "install", "-r", "-t", str(apk), timeout=TRANSFER_TIMEOUT_S, check=False
-        )
+        done = self.run("install", "-r", "-t", str(apk), timeout=TRANSFER_TIMEOUT_S, check=False)
         output = (done.stdout + "\n" + done.stderr).strip()
         if done.returncode != 0 or "Success" not in output:
             raise ToolchainError(

@@ -283,6 +283,7 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     bundle_dir = Path(bundle_dir)
     manifest = verify_bundle(bundle_dir)
     bench = _Bench(manifest, options, say)
+    load_start = _load_average()
     runs: list[RunResult] = []
     for kind, runtime in _HOST_RUNTIMES:
         label = f"ours-{runtime}"
@@ -313,6 +314,8 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     notes = (
         HOST_NOTE,
         f"input: {options.image.name} as {options.size}x{options.size} (mirrored out or centre-cropped)",
+        f"load average (1 min) {load_start} at the start, {_load_average()} at the end, "
+        f"on {os.cpu_count()} CPUs (a load above the CPU count means other work shared the CPU)",
     )
     return BenchResult(
         schema_version=SCHEMA_VERSION,
@@ -329,6 +332,13 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
         ratios=speedups(tuple(runs)),
         notes=notes + (("peak RSS is the process's since start (cannot reset VmHWM here)",) * since_start),
     )
+
+
+def _load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
 
 
 def _torch_run(bench: _Bench, manifest: Manifest, options: HostBenchOptions) -> RunResult:

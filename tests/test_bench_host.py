@@ -1,0 +1,122 @@
+"""`toolchain bench host` and `toolchain bench report` on a tiny bundle (no export needed).
+
+The bundle's graph is the 4x nearest-neighbour ONNX of test_manifest (16 px tiles); our torch model is
+the embedded default checkpoint; the only peer is bicubic, so no ../shared files are needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_bench_results import example_device_result
+from test_manifest import ONNX_CPU, make_manifest, nearest_graph
+from typer.testing import CliRunner
+
+from toolchain.bench.host import HostBenchOptions, PeakRss, bench_host, prepare_image, time_calls
+from toolchain.bench.report import PUBLISHED_NOTE, markdown_summary
+from toolchain.bench.results import HOST_NOTE, ImageMethod, RunStatus, read_result, write_result
+from toolchain.cli.main import app
+from toolchain.deploy.manifest import write_manifest
+from toolchain.errors import ToolchainError
+from toolchain.imageio import save_image
+from toolchain.tiling import TileSpec, plan_tiles
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "bundle"
+    nearest_graph(path / "graphs/nearest.onnx", 16)
+    write_manifest(path, make_manifest(path, [ONNX_CPU]))
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    save_image(path, rng.random((30, 50, 3), dtype=np.float32))
+    return path
+
+
+def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: Path) -> None:
+    options = HostBenchOptions(runs=2, warmup=1, image=photo, size=40, baselines=tmp_path, peers=("bicubic",))
+    messages: list[str] = []
+    result = bench_host(bundle, options, messages.append)
+    by_label = {run.label: run for run in result.runs}
+    assert list(by_label) == ["ours-onnxruntime-cpu", "ours-litert-cpu", "ours-torch", "bicubic"]
+    onnx = by_label["ours-onnxruntime-cpu"]
+    assert onnx.graph == "graphs/nearest.onnx" and onnx.tile.warmup == 1 and len(onnx.tile.runs_ms) == 2
+    assert onnx.image.method is ImageMethod.MEASURED and len(onnx.image.runs_ms) == 2
+    assert onnx.memory.kind.value == "rss" and onnx.memory.peak_bytes > 10 * 2**20
+    litert = by_label["ours-litert-cpu"]
+    assert litert.status is RunStatus.SKIPPED and "has no litert graph" in litert.reason
+    torch_run = by_label["ours-torch"]
+    assert "the torch checkpoint is edge-sd-sr-nano, the bundle holds edge-sd-sr-test" in torch_run.notes
+    assert result.workload.image_tiles == plan_tiles(40, 40, TileSpec(tile=16, overlap=4)).num_tiles == 9
+    assert HOST_NOTE in result.notes
+    pairs = {(r.ours, r.peer, r.per.value) for r in result.ratios}
+    assert ("ours-onnxruntime-cpu", "bicubic", "tile") in pairs and (
+        "ours-torch",
+        "bicubic",
+        "image",
+    ) in pairs
+    assert any("warm-up" in m for m in messages)
+
+    # the report of this result and a device result: one offline page with the plot and references
+    host_json = write_result(tmp_path / "host.json", result)
+    device_json = write_result(tmp_path / "device.json", example_device_result())
+    out = tmp_path / "report" / "report.html"
+    cli = CliRunner().invoke(app, ["bench", "report", str(host_json), str(device_json), "-o", str(out)])
+    assert cli.exit_code == 0, cli.output
+    html = out.read_text()
+    png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in html and "https://" not in html  # opens offline
+    assert PUBLISHED_NOTE in html and "Real-ESRGAN-general-x4v3" in html and "Edge-SD-SR (paper)" in html
+    assert result.bundle.manifest_sha256 in html and "SM-S928B" in html
+    assert out.with_suffix(".md").read_text() == markdown_summary([result, example_device_result()])
+    assert "| ours-onnxruntime-cpu |" in cli.output and "PARTIAL" not in html
+
+
+def test_time_calls_skips_the_warmup() -> None:
+    timing = time_calls(lambda: sum(range(1000)), warmup=2, runs=3)
+    assert timing.warmup == 2 and len(timing.runs_ms) == 3 and all(t > 0 for t in timing.runs_ms)
+
+
+def test_prepare_image_mirrors_small_and_crops_large(photo: Path) -> None:
+    small = prepare_image(photo, 64)
+    assert small.rgb.shape == (64, 64, 3)
+    np.testing.assert_array_equal(small.rgb[:30, :50], prepare_image(photo, 64).rgb[:30, :50])
+    crop = prepare_image(photo, 20)
+    assert crop.rgb.shape == (20, 20, 3)
+
+
+def test_peak_rss_sees_a_large_allocation() -> None:
+    probe = PeakRss()
+    probe.reset()
+    before = probe.peak_bytes()
+    block = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, touched
+    after = probe.peak_bytes()
+    assert block.sum() == 64 * 2**20
+    assert after - before >= 48 * 2**20
+
+
+def test_bad_options_and_missing_peers(bundle: Path, photo: Path, tmp_path: Path) -> None:
+    with pytest.raises(ToolchainError, match="--runs must be >= 1"):
+        HostBenchOptions(runs=0)
+    options = HostBenchOptions(runs=1, warmup=0, image=photo, size=16, baselines=tmp_path / "none")
+    with pytest.raises(ToolchainError, match="peer folder .*none does not exist; point --baselines"):
+        bench_host(bundle, options)
+
+
+def test_report_refuses_no_files_and_bad_suffix(tmp_path: Path) -> None:
+    cli = CliRunner().invoke(app, ["bench", "report", str(tmp_path / "missing.json"), "-o", "r.html"])
+    assert cli.exit_code == 1 and "missing.json does not exist" in cli.output
+    device_json = write_result(tmp_path / "device.json", example_device_result())
+    cli = CliRunner().invoke(app, ["bench", "report", str(device_json), "-o", str(tmp_path / "r.pdf")])
+    assert cli.exit_code == 1 and "must end in .html" in cli.output
+    assert read_result(device_json) == example_device_result()
