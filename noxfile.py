@@ -6,6 +6,8 @@ GPU users install their own torch first and run pytest directly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -37,13 +39,18 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def android(session: nox.Session) -> None:
-    """The Android app's JVM side: core + ort JUnit 5 tests (needs Maven and JDK 17).
+    """The Android app on the JVM: golden vectors, core + ort JUnit 5 tests, engine parity (Maven, JDK 17).
 
     Kotlin, JUnit and ONNX Runtime come from Maven Central with the versions of
     android/gradle/libs.versions.toml; downloads are cached in android/.cache (ignored).
+    Parity needs the default bundle: it is exported first when missing (several minutes).
     """
     session.install(*CONSTRAINTS, "-e", ".[test,deploy]")
+    session.run("pytest", "tests/test_android_golden.py")
     session.run("python", "android/tools/jvm.py", "test")
+    if not Path("exports/nano-s24-dsp-a16w8/manifest.json").is_file():
+        session.run("toolchain", "export", "--target", "s24-dsp", "--out", "exports/nano-s24-dsp-a16w8")
+    session.run("python", "android/tools/parity.py", "--bundle", "exports/nano-s24-dsp-a16w8")
 
 
 @nox.session(venv_backend="none")
