@@ -655,7 +655,12 @@ def test_unwritable_temp_dir_is_reported(tmp_path: Path, monkeypatch: pytest.Mon
     def deny(*args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(imageio.tempfile, "NamedTemporaryFile", deny)
+    real_open = Path.open
+
+    def deny_temp_files(self: Path, *args: object, **kwargs: object) -> object:
+        return deny() if self.name.startswith(".out.") else real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny_temp_files)
     monkeypatch.setattr(imageio.tempfile, "TemporaryFile", deny)
     with pytest.raises(ToolchainError, match="out.png") as excinfo:
         save_image(tmp_path / "out.png", _noise())

@@ -19,6 +19,7 @@ Known limitations (Pillow 13):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -37,6 +38,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from toolchain.atomic import atomic_path
 from toolchain.errors import ToolchainError
 
 SUPPORTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -274,18 +276,6 @@ def _to_uint8(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
     return np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _current_umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _check_output_location(path: Path) -> Path:
     """Refuse a directory as output or a file in the way of its folder; return that folder's
     nearest existing ancestor (the folder itself when it exists)."""
@@ -317,11 +307,11 @@ def _prepare_parent(path: Path) -> Path:
     return parent
 
 
+_UNWRITABLE_HINT = "; check that its folder is writable or choose another output path"
+
+
 def _unwritable(path: Path, exc: BaseException) -> ToolchainError:
-    return ToolchainError(
-        f"cannot write {_show(path)} ({_reason(exc)}); check that its folder is "
-        "writable or choose another output path"
-    )
+    return ToolchainError(f"cannot write {_show(path)} ({_reason(exc)}){_UNWRITABLE_HINT}")
 
 
 def check_writable_output(path: Path) -> None:
@@ -376,31 +366,19 @@ def save_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, qua
             {"lossless": True, "quality": 100, "exact": True} if quality == 100 else {"quality": int(quality)}
         )
 
-    parent = _prepare_parent(path)
+    _prepare_parent(path)
     try:
-        handle = tempfile.NamedTemporaryFile(delete=False, dir=parent, prefix=f".{path.name}.", suffix=suffix)
-    except OSError as exc:
-        raise _unwritable(path, exc) from None
-    tmp = Path(handle.name)
-    try:
-        try:
-            with handle:
+        with atomic_path(path, _UNWRITABLE_HINT) as tmp:
+            with tmp.open("wb") as handle:
                 image.save(handle, format=fmt, **options)
                 handle.flush()
-                try:
+                with contextlib.suppress(OSError):  # some file systems cannot fsync; best effort
                     os.fsync(handle.fileno())
-                except OSError:  # some file systems cannot fsync; durability is best effort
-                    pass
-            try:
-                mode = path.stat().st_mode & 0o7777
-            except OSError:
-                mode = 0o666 & ~_current_umask()
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except Exception as exc:  # any failure to write is reported
+            with contextlib.suppress(FileNotFoundError):  # an overwritten file keeps its mode
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+    except ToolchainError:
+        raise
+    except Exception as exc:  # an encoder failure is reported like any other failure to write
         raise _unwritable(path, exc) from exc
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolchain.atomic import atomic_path
+from toolchain.atomic import atomic_dir, atomic_path
 from toolchain.deploy.manifest import QuantParams
 from toolchain.deploy.targets import Precision
 from toolchain.errors import ToolchainError
@@ -303,20 +303,9 @@ def ensure_litert_qnn_sdk() -> Path:
             f"gcc not found: it builds the empty {QNN_STUB_LIB} stub the Qualcomm compiler plugin links; "
             "install gcc (e.g. apt-get install gcc)"
         )
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    except OSError as exc:
-        raise ToolchainError(f"cannot create the QNN library cache in {root.parent}: {exc}") from None
-    try:
+    # an incomplete or stale cache folder is replaced
+    with atomic_dir(root, " (the QNN host library cache); delete it and retry") as staging:
         _populate_qnn_dir(staging, source, compiler)
-        shutil.rmtree(root, ignore_errors=True)  # incomplete or stale
-        with contextlib.suppress(OSError):  # a concurrent caller may have just put it in place
-            staging.rename(root)
-    except OSError as exc:
-        raise ToolchainError(f"cannot set up the QNN host libraries in {root}: {exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     if not _qnn_dir_complete(root, source):
         raise ToolchainError(f"could not set up the QNN host libraries in {root}; delete it and retry")
     return root / "lib"

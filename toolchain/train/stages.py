@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import os
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from toolchain.atomic import atomic_path
 from toolchain.data.datasets import HRCropSampler, pair_paths
 from toolchain.data.degradations import degrade
 from toolchain.errors import ToolchainError
@@ -310,9 +310,8 @@ def _save(
             model.config = dataclasses.replace(model.config, latent_scaling=1.0 / std)
         model.save_pretrained(stage_dir, extra={"stage": stage.value, "step": step})
         state = {"stage": stage.value, "step": step, "optimizer": opt.state_dict(), "generators": generators}
-        tmp = stage_dir / f".{STATE_NAME}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, stage_dir / STATE_NAME)
+        with atomic_path(stage_dir / STATE_NAME) as tmp:
+            torch.save(state, tmp)
     barrier(ctx)
     if calibrate is not None:
         scaling = broadcast_object(ctx, model.config.latent_scaling)
