@@ -129,6 +129,9 @@ def compile_kotlin(
     if result.returncode != 0:
         print(result.stdout + result.stderr, file=sys.stderr)
         raise BuildError(f"Kotlin compilation of {module_name} failed (messages above)")
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "warning:" in line]
+    for line in warnings:
+        print(f"jvm: {line}", file=sys.stderr)
     print(
         f"jvm: compiled {module_name} ({len(sources)} files) in {time.monotonic() - start:.1f} s", flush=True
     )
