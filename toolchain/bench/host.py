@@ -191,8 +191,7 @@ class _Bench:
         self.spec = manifest.parsed_tile_spec()
         self.image = prepare_image(options.image, options.size)
         self.workload = Workload.for_image(self.spec, options.size, options.size)
-        tile_plan = plan_tiles(self.spec.tile, self.spec.tile, self.spec)
-        self.tile_plan = tile_plan
+        self.tile_plan = plan_tiles(self.spec.tile, self.spec.tile, self.spec)
         side = self.spec.tile
         self.tile_nhwc = np.ascontiguousarray(self.image.rgb[None, :side, :side])
         self.tile_image = LoadedImage(
@@ -209,8 +208,16 @@ class _Bench:
         peak = self.memory.peak_bytes()
         return Memory(MemoryKind.RSS, peak) if peak else None
 
-    def ours(self, label: str, runtime: str, graph: str | None, load: Callable[[], TileRunner],
-             batch: int, full_image: bool, notes: tuple[str, ...]) -> RunResult:  # fmt: skip
+    def ours(
+        self,
+        label: str,
+        runtime: str,
+        graph: str | None,
+        load: Callable[[], TileRunner],
+        batch: int,
+        full_image: bool,
+        notes: tuple[str, ...],
+    ) -> RunResult:
         """Load a tile runner, time one tile and (if ``full_image``) the whole image through the plan."""
         self.memory.reset()
         self.say(f"{label}: loading")
@@ -272,9 +279,20 @@ class _Bench:
 
 def _skipped(label: str, runtime: str, reason: str) -> RunResult:
     return RunResult(
-        label, Subject.OURS, Accelerator.CPU, None, runtime, None, RunStatus.SKIPPED, reason,
-        None, None, None, None, (),
-    )  # fmt: skip
+        label=label,
+        subject=Subject.OURS,
+        requested=Accelerator.CPU,
+        ran_on=None,
+        runtime=runtime,
+        graph=None,
+        status=RunStatus.SKIPPED,
+        reason=reason,
+        load_ms=None,
+        tile=None,
+        image=None,
+        memory=None,
+        notes=(),
+    )
 
 
 def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = None) -> BenchResult:
@@ -360,10 +378,8 @@ def _torch_run(bench: _Bench, manifest: Manifest, options: HostBenchOptions) -> 
             )
         return TorchTileRunner(model, torch.device("cpu"), NoiseConfig())
 
-    run = bench.ours(
-        "ours-torch", "torch", None, load, TORCH_BATCH, True,
-        (f"{torch.get_num_threads()} threads, batch {TORCH_BATCH} per call (as `toolchain upscale`)",),
-    )  # fmt: skip
+    threads = f"{torch.get_num_threads()} threads, batch {TORCH_BATCH} per call (as `toolchain upscale`)"
+    run = bench.ours("ours-torch", "torch", None, load, TORCH_BATCH, True, (threads,))
     if holder.get("model_id") != manifest.model_id:
         note = f"the torch checkpoint is {holder.get('model_id')}, the bundle holds {manifest.model_id}"
         run = dataclasses.replace(run, notes=(*run.notes, note))
