@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = sub.add_parser("build", help="compile main classes; prints the runtime classpath")
     build.add_argument("module", choices=sorted(MODULES))
     test = sub.add_parser("test", help="compile and run the JUnit 5 tests (default: all modules)")
-    test.add_argument("modules", nargs="*", choices=sorted(MODULES), help="modules to test")
+    test.add_argument("modules", nargs="*", help=f"modules to test: {', '.join(MODULES)} (default: all)")
     run = sub.add_parser("run", help="run a main class from a module's test classpath")
     run.add_argument("module", choices=sorted(MODULES))
     run.add_argument("main_class")
@@ -229,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "build":
             print(os.pathsep.join(map(str, main_classpath(args.module))))
         elif args.command == "test":
+            unknown = [name for name in args.modules if name not in MODULES]
+            if unknown:
+                raise BuildError(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
             for name in args.modules or list(MODULES):
                 run_tests(name)
         else:
