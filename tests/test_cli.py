@@ -154,6 +154,34 @@ def test_upscale_with_default_checkpoint(tmp_path: Path) -> None:
     assert np.abs(out - ref).mean() < 25  # a real upscale of the input, not noise
 
 
+def test_default_checkpoint_adds_a_residual_to_its_bicubic_skip(tmp_path: Path) -> None:
+    """The embedded nano adds a learned residual to its bicubic LR skip: on sharp edges its output
+    must differ from the skip alone (a dead decoder would pass a bicubic-closeness check)."""
+    import torch
+
+    y, x = np.mgrid[0:192, 0:256]
+    hr = np.stack(
+        [
+            ((x // 16 + y // 16) % 2) * 0.7 + 0.15,
+            (x // 24 % 2) * 0.5 + 0.25,
+            0.5 + 0.35 * np.sign(np.sin((x + y) / 9)),
+        ],
+        -1,
+    )
+    lr8 = Image.fromarray((hr * 255).round().astype(np.uint8)).resize((64, 48), Image.Resampling.BICUBIC)
+    lr8.save(tmp_path / "edges.png")
+    result = invoke("upscale", tmp_path / "edges.png", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "out.png")).astype(float)
+    model = EdgeSDSR.from_pretrained(DEFAULT_CHECKPOINT)
+    assert model.lr_skip is not None
+    lr = torch.from_numpy(np.asarray(lr8, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        skip_only = ((model.lr_skip(lr) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
+    # measured 1.17 gray levels for the shipped nano; 8-bit rounding alone gives at most 0.5
+    assert np.abs(out - skip_only).mean() > 0.6
+
+
 def test_bad_inputs_give_one_line_errors(tmp_path: Path, tiny_ckpt: Path) -> None:
     good = tmp_path / "good.png"
     photo(20, 20).save(good)
@@ -362,3 +390,36 @@ def test_export_via_aihub_without_an_onnx_graph_fails_before_any_work(
     result = invoke("export", *args, "--via", "aihub", "-c", tiny_ckpt, "-o", tmp_path / "b")
     assert_one_line_error(result, "--via aihub", "builds none", "--via local")
     assert not (tmp_path / "b").exists()
+
+
+def test_errors_are_caught_at_the_root_for_any_command() -> None:
+    """A command needs no decorator: the root group turns a ToolchainError into one line."""
+    import typer
+
+    from toolchain.cli.common import RootGroup
+    from toolchain.errors import ToolchainError
+
+    assert isinstance(typer.main.get_command(app), RootGroup)
+    fresh = typer.Typer(cls=RootGroup)
+
+    @fresh.command()
+    def boom() -> None:
+        raise ToolchainError("the thing is broken; fix the thing")
+
+    @fresh.command()
+    def fine() -> None:
+        pass
+
+    assert_one_line_error(runner.invoke(fresh, ["boom"]), "the thing is broken")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("export", "--target", "pixel9"), ("unknown target 'pixel9'", "s24-dsp")),
+        (("export", "--precision", "a4w4"), ("unknown precision 'a4w4'", "a16w8")),
+        (("upscale", "x.png", "-o", "y.png", "--device", "gpu"), ("unknown --device 'gpu'", "cpu or cuda")),
+    ],
+)
+def test_option_values_are_validated_types(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    assert_one_line_error(invoke(*args), *needles)

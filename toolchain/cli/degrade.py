@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
-from toolchain.cli.common import err_console, friendly_errors, out_console, progress_bar
+from toolchain.cli.common import err_console, out_console, progress_bar
 from toolchain.data.degradations import DegradationConfig, DegradationKind
 from toolchain.data.synthetic_pairs import make_pairs
 
 
-@friendly_errors
 def degrade(
     hr_dir: Annotated[Path, typer.Argument(help="Folder of HR images (not searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; gets HR/ and LR/ (PNG).")],

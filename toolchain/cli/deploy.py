@@ -10,18 +10,18 @@ from rich.table import Table
 
 from toolchain.cli.common import (
     CheckpointOption,
+    PrecisionOption,
+    TargetOption,
     err_console,
-    friendly_errors,
     out_console,
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
-from toolchain.deploy.targets import TARGETS, Precision
+from toolchain.deploy.targets import TARGETS
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
-@friendly_errors
 def targets() -> None:
     """List deployment targets: SoC, what each bundle holds, and the precisions it takes."""
     table = Table(title="toolchain export --target NAME")
@@ -36,7 +36,6 @@ def targets() -> None:
             out_console.print(f"{t.name}: {t.note}", highlight=False)
 
 
-@friendly_errors
 def verify_bundle_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder written by `toolchain export`.")],
 ) -> None:
@@ -54,16 +53,13 @@ def verify_bundle_command(
         out_console.print(f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}), {acc}")
 
 
-@friendly_errors
 def export(
-    target: Annotated[str, typer.Option(help="Deployment target; see `toolchain targets`.")] = "s24-dsp",
+    target: TargetOption = "s24-dsp",
     checkpoint: CheckpointOption = DEFAULT_CHECKPOINT,
     preset: Annotated[
         str | None, typer.Option(help="Export a randomly initialised preset instead (e.g. edge).")
     ] = None,
-    precision: Annotated[
-        str | None, typer.Option(help="a16w8 | a8w8 | fp16 | fp32 (default: the target's first).")
-    ] = None,
+    precision: PrecisionOption = None,
     calibration: Annotated[
         Path, typer.Option(help="Folder of real images; LR tiles are cut from them for calibration.")
     ] = DEFAULT_CALIBRATION,
@@ -98,16 +94,14 @@ def export(
     Example: toolchain export --target s24-dsp   (Galaxy S24 NPU, A16W8, default checkpoint)
     """
     from toolchain.deploy.export import ExportOptions, check_aihub_route, export_bundle
-    from toolchain.deploy.targets import get_target
     from toolchain.model.config import load_preset
 
-    tgt = get_target(target)
-    prec = tgt.precisions[0] if precision is None else _precision(precision)
-    tgt.check_precision(prec)
+    prec = target.precisions[0] if precision is None else precision
+    target.check_precision(prec)
     if calibration_tiles < 1:
         raise ToolchainError(f"--calibration-tiles must be >= 1, got {calibration_tiles}")
     opts = ExportOptions(
-        tgt,
+        target,
         prec,
         calibration,
         calibration_tiles=calibration_tiles,
@@ -128,7 +122,7 @@ def export(
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
         model_id = f"edge-sd-sr-{model.config.name}"
-    out = out or Path("exports") / f"{model_id}-{tgt.name}-{prec.value}"
+    out = out or Path("exports") / f"{model_id}-{target.name}-{prec.value}"
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
         result = export_bundle(
@@ -141,8 +135,8 @@ def export(
         )
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if tgt.note:
-        err_console.print(f"note: {tgt.note}", highlight=False)
+    if target.note:
+        err_console.print(f"note: {target.note}", highlight=False)
     out_console.print(
         f"bundle: {result.bundle_dir} ({sum(f.size_bytes for f in result.manifest.files) / 1e6:.1f} MB)",
         highlight=False,
@@ -153,12 +147,3 @@ def export(
         out_console.print(
             format_comparison(result.aihub, result.manifest.parsed_tile_spec()), highlight=False
         )
-
-
-def _precision(value: str) -> Precision:
-    try:
-        return Precision(value)
-    except ValueError:
-        raise ToolchainError(
-            f"unknown precision '{value}'; use one of {', '.join(p.value for p in Precision)}"
-        ) from None

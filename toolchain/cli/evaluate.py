@@ -15,7 +15,6 @@ from toolchain.cli.common import (
     DeviceOption,
     JsonOption,
     err_console,
-    friendly_errors,
     out_console,
     progress_bar,
 )
@@ -31,7 +30,6 @@ class Baseline(enum.StrEnum):
     BICUBIC = "bicubic"
 
 
-@friendly_errors
 def evaluate_command(
     data: Annotated[
         Path, typer.Option("--data", help="Folder with HR/ and LR/ (equal file names, LR x4 smaller).")

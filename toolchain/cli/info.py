@@ -11,13 +11,12 @@ import typer
 from rich.table import Table
 
 from toolchain.budget import measure_budget
-from toolchain.cli.common import JsonOption, friendly_errors, out_console
+from toolchain.cli.common import JsonOption, out_console
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, read_checkpoint_config
 
 
-@friendly_errors
 def info(
     preset: Annotated[str | None, typer.Option(help="Preset name (models/presets/<name>.json).")] = None,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help="Checkpoint folder.")] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolchain.cli import bench
+from toolchain.cli.common import RootGroup
 from toolchain.cli.degrade import degrade
 from toolchain.cli.deploy import export, targets, verify_bundle_command
 from toolchain.cli.evaluate import evaluate_command
@@ -14,6 +15,7 @@ from toolchain.cli.upscale import upscale
 
 app = typer.Typer(
     name="toolchain",
+    cls=RootGroup,  # every ToolchainError becomes one `error:` line, whichever command raised it
     help="Edge-SD-SR: one-step diffusion 4x super-resolution, from training to the phone.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

@@ -9,13 +9,12 @@ import torch
 import typer
 from rich.console import Console
 
-from toolchain.cli.common import friendly_errors, out_console
+from toolchain.cli.common import out_console
 from toolchain.train.ddp import distributed
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
 
 
-@friendly_errors
 def train(
     recipe: Annotated[Path, typer.Option("--recipe", help="Recipe JSON, e.g. models/nano/recipe.json.")],
     out: Annotated[

@@ -12,7 +12,6 @@ from toolchain.cli.common import (
     CheckpointOption,
     DeviceOption,
     err_console,
-    friendly_errors,
     out_console,
     progress_bar,
 )
@@ -28,7 +27,6 @@ class HostRuntime(enum.StrEnum):
     LITERT = "litert"
 
 
-@friendly_errors
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Images (PNG, JPEG, WebP) or folders of images.")],
     out: Annotated[
