@@ -51,6 +51,7 @@ DEVICE_RESULTS = f"{DEVICE_FILES}/bench"
 MIN_SDK = 26  # the app's minSdk (Android 8.0)
 DEFAULT_APK = Path("android") / "build" / "apk" / "edge-sdsr-gallery-debug.apk"
 POLL_INTERVAL_S = 1.0
+PROGRESS_EVERY_S = 10.0
 APP_START_GRACE_S = 5.0
 """How long after ``am start`` a missing app process is not yet taken as a crash."""
 QNN_LIB_PREFIXES = ("libQnnHtp", "libcdsprpc")
@@ -299,6 +300,7 @@ def _wait(poller: _Poller, options: DeviceBenchOptions, say: Say) -> BenchResult
     """Poll until a final result, the app's death or the timeout (partial result returned if allowed)."""
     start = time.monotonic()
     deadline = start + options.timeout_s
+    said = start
     while True:
         result = poller.fetch()
         if result is not None:
@@ -322,8 +324,9 @@ def _wait(poller: _Poller, options: DeviceBenchOptions, say: Say) -> BenchResult
                 f"no result from the app within {options.timeout_s:g} s (it is still running); "
                 "raise --timeout, or see `adb logcat -s BenchmarkActivity`"
             )
-        done = (
-            f", partial result so far: {len(poller.last_partial.runs)} run(s)" if poller.last_partial else ""
-        )
-        say(f"waiting for the result ({now - start:.0f} s of {options.timeout_s:g} s{done})")
+        if now - said >= PROGRESS_EVERY_S:
+            said = now
+            done = poller.last_partial
+            so_far = f", {len(done.runs)} accelerator(s) done" if done is not None else ""
+            say(f"waiting for the result ({now - start:.0f} s of {options.timeout_s:g} s{so_far})")
         time.sleep(POLL_INTERVAL_S)
