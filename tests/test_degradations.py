@@ -84,6 +84,17 @@ def test_bicubic_kind_is_downscale_bicubic() -> None:
     assert torch.equal(lr, downscale_bicubic(hr, 4))
 
 
+def test_scale_is_passed_to_degrade_not_written_into_the_config() -> None:
+    """Training passes the trained model's scale (x2 for the teacher) without copying the config."""
+    hr = _hr()
+    assert torch.equal(deg.degrade(hr, deg.DegradationConfig.bicubic(), _gen(0), 2), downscale_bicubic(hr, 2))
+    x2 = deg.degrade(hr, CFG, _gen(5), 2)
+    assert x2.shape == (2, 3, 32, 32) and CFG.scale == 4
+    assert torch.equal(deg.degrade(hr, CFG, _gen(5), 4), deg.degrade(hr, CFG, _gen(5)))
+    with pytest.raises(ValueError, match="scale must be >= 1"):
+        deg.degrade(hr, CFG, _gen(5), 0)
+
+
 # ----------------------------------------------------------------------------- components
 
 

@@ -548,3 +548,28 @@ def test_lr_encoder_ablation_switches() -> None:
         up = F.interpolate(lr, scale_factor=4.0, mode="bicubic", align_corners=False).clamp(-1, 1)
         assert torch.allclose(mu, frozen.encode_hr(up))
     assert mu.shape == (2, 4, 8, 8) and torch.equal(sigma, torch.ones_like(mu))
+
+
+def test_checkpoint_extra_cannot_overwrite_what_describes_the_checkpoint(
+    tmp_path: Path, tiny_model: EdgeSDSR
+) -> None:
+    for key in ("format", "model", "toolchain_version"):
+        with pytest.raises(ValueError, match=f"extra must not set {key}"):
+            tiny_model.save_pretrained(tmp_path / key, extra={key: 2, "step": 1})
+        assert not (tmp_path / key).exists()
+
+
+def test_model_config_is_fixed_and_latent_scaling_is_model_state(tiny_model: EdgeSDSR) -> None:
+    """The config is never swapped: training calibrates ``latent_scaling`` on the model itself."""
+    config = tiny_model.config
+    with pytest.raises(AttributeError):
+        tiny_model.config = config  # type: ignore[misc]
+    model = EdgeSDSR(config)
+    hr = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        before = model.encode_hr(hr)
+        model.latent_scaling = 2 * config.latent_scaling
+        after = model.encode_hr(hr)
+    assert torch.allclose(after, 2 * before)
+    assert model.config.latent_scaling == 2 * config.latent_scaling
+    assert model.config == dataclasses.replace(config, latent_scaling=2 * config.latent_scaling)

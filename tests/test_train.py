@@ -129,7 +129,9 @@ def test_recipe_with_realesrgan_degradation_trains(tmp_path: Path) -> None:
 
     recipe = write_recipe(tmp_path, [stage("joint", 2)])
     data = json.loads(recipe.read_text())
-    data["degradation"] = to_dict(DegradationConfig.realesrgan_stablesr())
+    degradation = to_dict(DegradationConfig.realesrgan_stablesr())
+    del degradation["scale"]  # training sets it (the model's scale); a recipe must not
+    data["degradation"] = degradation
     recipe.write_text(json.dumps(data))
     config, _ = load_recipe(recipe)
     assert config.degradation.kind.value == "realesrgan"
@@ -191,3 +193,25 @@ def test_shipped_recipes_parse() -> None:
         assert load_preset(recipe.preset).name == name
     edge = from_dict(RecipeConfig, read_json(root / "edge" / "recipe.json"))
     assert edge.degradation.kind.value == "realesrgan" and load_preset(edge.teacher_preset).scale == 2
+
+
+def test_a_recipe_may_not_set_what_training_overrides(tmp_path: Path) -> None:
+    from toolchain.errors import ToolchainError
+
+    path = write_recipe(tmp_path, [stage("joint", 1)])
+    data = json.loads(path.read_text())
+    data["degradation"] = {"kind": "bicubic", "scale": 4}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ToolchainError, match="degradation.scale is set by training"):
+        load_recipe(path)
+    del data["degradation"]["scale"]
+    path.write_text(json.dumps(data))
+    assert load_recipe(path)[0].degradation.kind.value == "bicubic"
+
+
+def test_shipped_recipes_load() -> None:
+    """The recipes in models/ parse (they must not set values training overrides)."""
+    root = Path(__file__).resolve().parents[1] / "models"
+    for name in ("nano", "edge"):
+        data = json.loads((root / name / "recipe.json").read_text())
+        assert "scale" not in data.get("degradation", {}), name

@@ -796,33 +796,40 @@ def _stage(
     return random_jpeg(img, cfg.jpeg, generator) if with_jpeg else img
 
 
-def degrade(hr: torch.Tensor, cfg: DegradationConfig, generator: torch.Generator) -> torch.Tensor:
+def degrade(
+    hr: torch.Tensor, cfg: DegradationConfig, generator: torch.Generator, scale: int | None = None
+) -> torch.Tensor:
     """Synthesize LR inputs from HR crops.
 
     Args:
         hr: (B, 3, H, W) float32 RGB in [0, 1].
         cfg: the degradation; ``kind`` BICUBIC ignores ``generator`` and returns
-            ``datasets.downscale_bicubic(hr, cfg.scale)`` (antialiased, clamped, not 8-bit rounded).
+            ``datasets.downscale_bicubic(hr, scale)`` (antialiased, clamped, not 8-bit rounded).
         generator: every random draw goes through it; on hr's device. Same seed, same device:
             bit-identical output.
+        scale: the SR factor; training passes the trained model's (x4 student, x2 teacher).
+            None uses ``cfg.scale`` (``toolchain degrade`` and synthetic pairs).
 
     Returns:
         (B, 3, H // scale, W // scale) float32 in [0, 1]; REALESRGAN outputs are multiples of 1/255.
     """
+    scale = cfg.scale if scale is None else scale
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"a torch.Generator is required (no global RNG), got {type(generator).__name__}")
     _check_image(hr)
     if hr.shape[1] != 3:
         raise ValueError(f"expected RGB images (B, 3, H, W), got shape {tuple(hr.shape)}")
     if cfg.kind is DegradationKind.BICUBIC:
-        return downscale_bicubic(hr, cfg.scale)
+        return downscale_bicubic(hr, scale)
     if torch.device(generator.device).type != hr.device.type:
         raise ValueError(f"generator is on {generator.device} but the images are on {hr.device}")
     stage1, stage2 = cfg.stage1, cfg.stage2
     if stage1 is None or stage2 is None:  # DegradationConfig rejects this; narrows the types
         raise ValueError("kind 'realesrgan' needs stage1 and stage2")
     b, _, h, w = hr.shape
-    lr_size = (h // cfg.scale, w // cfg.scale)
+    lr_size = (h // scale, w // scale)
 
     # 1. First stage: blur, resize relative to the HR size, noise, JPEG.
     out = _stage(hr, stage1, generator, None, with_jpeg=True)
@@ -844,5 +851,5 @@ def degrade(hr: torch.Tensor, cfg: DegradationConfig, generator: torch.Generator
     # 4. Clean samples (clean_prob) take the bicubic downscale; clamp and round to 8 bits.
     clean = _uniforms(generator, 1, b)[0] < cfg.clean_prob
     if clean.any():
-        out = torch.where(clean.to(out.device)[:, None, None, None], downscale_bicubic(hr, cfg.scale), out)
+        out = torch.where(clean.to(out.device)[:, None, None, None], downscale_bicubic(hr, scale), out)
     return quantize_8bit(out)

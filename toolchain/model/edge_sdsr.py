@@ -7,6 +7,7 @@ ModelConfig under "model") and ``model.safetensors`` with prefixed keys
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -44,7 +45,8 @@ class EdgeSDSR(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.config = config
+        self._config = config  # never replaced: the architecture is fixed at construction
+        self.latent_scaling = config.latent_scaling  # model state: training calibrates it
         c = config.latent_channels
         unet_in = c if config.conditioning is Conditioning.BIDIRECTIONAL else 2 * c
         self.lr_encoder = LREncoder(config.lr_encoder, c, config.scale)
@@ -58,6 +60,13 @@ class EdgeSDSR(nn.Module):
             with torch.no_grad():
                 self.decoder.decoder.conv_out.weight.mul_(RESIDUAL_INIT_SCALE)
                 self.decoder.decoder.conv_out.bias.zero_()
+
+    @property
+    def config(self) -> ModelConfig:
+        """The architecture it was built with, carrying the current :attr:`latent_scaling`."""
+        if self.latent_scaling == self._config.latent_scaling:
+            return self._config
+        return dataclasses.replace(self._config, latent_scaling=self.latent_scaling)
 
     def encode_lr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """LR [-1, 1] (B, 3, H, W) -> (z_l_mu, z_l_sigma), each (B, C, H*scale/8, W*scale/8).
@@ -78,7 +87,7 @@ class EdgeSDSR(nn.Module):
 
     def encode_hr(self, hr: torch.Tensor) -> torch.Tensor:
         """HR [-1, 1] (B, 3, 8h, 8w) -> z_h (B, C, h, w), scaled."""
-        return self.hr_encoder(hr) * self.config.latent_scaling
+        return self.hr_encoder(hr) * self.latent_scaling
 
     def denoise(self, unet_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predict z_h from the UNet input at time t (B,)."""
@@ -90,7 +99,7 @@ class EdgeSDSR(nn.Module):
         The LR skip (model/lr_skip.py) adds a fixed x scale upsampling of the LR image, so the
         decoder only has to produce the residual.
         """
-        image = self.decoder(z_h / self.config.latent_scaling)
+        image = self.decoder(z_h / self.latent_scaling)
         if self.lr_skip is None:
             return image
         if lr is None:
@@ -177,6 +186,9 @@ def save_checkpoint(
     A failure (disk full, interruption) leaves any previous checkpoint at ``path`` intact.
     """
     meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
+    clash = sorted(set(meta) & set(extra or {}))
+    if clash:
+        raise ValueError(f"extra must not set {', '.join(clash)}: they describe the checkpoint itself")
     meta.update(extra or {})
     with atomic_dir(path, "; the previous checkpoint is unchanged") as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

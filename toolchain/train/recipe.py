@@ -81,8 +81,19 @@ class RecipeConfig:
 
 
 def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
-    """Parse a recipe JSON; returns the config and its data folders resolved to absolute paths."""
-    recipe = from_dict(RecipeConfig, read_json(path), where=str(path))
+    """Parse a recipe JSON; returns the config and its data folders resolved to absolute paths.
+
+    A value the training code sets itself is refused rather than silently overridden:
+    ``degradation.scale`` is always the scale of the model being trained (x4, x2 teacher).
+    """
+    data = read_json(path)
+    degradation = data.get("degradation") if isinstance(data, dict) else None
+    if isinstance(degradation, dict) and "scale" in degradation:
+        raise ToolchainError(
+            f"{path}: degradation.scale is set by training (the trained model's scale: x4, x2 for the "
+            "teacher); remove it from the recipe"
+        )
+    recipe = from_dict(RecipeConfig, data, where=str(path))
     folders = [(Path(path).parent / d).resolve() for d in recipe.train_data]
     for folder in folders:
         if not folder.is_dir():

@@ -8,9 +8,9 @@ resumes from its own folder; a fresh stage starts from the previous stage's weig
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +68,14 @@ def loss_for(stage: Stage, recipe: RecipeConfig, teacher: EdgeSDSR | None = None
     if stage in (Stage.JOINT, Stage.TEACHER):
         return functools.partial(joint_loss, schedule=recipe.schedule)
     if stage is Stage.DISTILL:
-        x2 = dataclasses.replace(recipe.degradation, scale=2)
+        if teacher is None:
+            raise ValueError("the distill stage needs its teacher")
+        scale = teacher.config.scale
         return functools.partial(
             distill_loss,
             teacher=teacher,
             schedule=recipe.schedule,
-            teacher_lr=lambda hr, g: degrade(hr, x2, g),
+            teacher_lr=lambda hr, g: degrade(hr, recipe.degradation, g, scale),
         )
     return decoder_loss
 
@@ -102,7 +104,7 @@ def copy_autoencoder(model: EdgeSDSR, source_dir: Path) -> None:
             f"the autoencoder of {source_dir} ('{source.config.name}') does not fit preset "
             f"'{model.config.name}'; start from a checkpoint of the same preset family"
         ) from None
-    model.config = dataclasses.replace(model.config, latent_scaling=source.config.latent_scaling)
+    model.latent_scaling = source.latent_scaling
 
 
 def init_teacher(recipe: RecipeConfig, autoencoder_from: Path | None) -> EdgeSDSR:
@@ -130,23 +132,30 @@ def latent_std(model: EdgeSDSR, data: HRCropSampler, device: torch.device, batch
     return torch.cat(zs).std().item()
 
 
-def run_stage(
-    recipe: RecipeConfig,
-    stage_cfg: StageConfig,
-    data: HRCropSampler,
-    out_dir: Path,
-    init_from: Path | None,
-    max_minutes: float | None,
-    console: Console,
-    ctx: DistContext,
-    log: RunLog,
-) -> bool:
+@dataclass(frozen=True)
+class StageRun:
+    """One stage of a recipe run: what :func:`run_stage` trains, from what, where, for how long."""
+
+    recipe: RecipeConfig
+    stage: StageConfig
+    data: HRCropSampler  # this rank's shard of the training images
+    out_dir: Path  # the run folder; the stage writes <out_dir>/<stage>/
+    init_from: Path | None  # the previous stage's checkpoint; None starts from the recipe's preset
+    max_minutes: float | None  # time left for this stage; None: no limit
+    console: Console
+    ctx: DistContext
+    log: RunLog
+
+
+def run_stage(run: StageRun) -> bool:
     """Train one stage; returns True when it reached its final step (False: stopped early).
 
     It resumes from ``<out>/<stage>/train_state.pt`` when that exists. With several
     processes (torchrun) each rank draws its own crops from its own shard of the images
     with its own generator; gradients are averaged by DistributedDataParallel.
     """
+    recipe, stage_cfg, data, out_dir, ctx = run.recipe, run.stage, run.data, run.out_dir, run.ctx
+    init_from, max_minutes, console, log = run.init_from, run.max_minutes, run.console, run.log
     stage = stage_cfg.stage
     stage_dir = out_dir / stage.value
     state_path = stage_dir / STATE_NAME
@@ -182,7 +191,6 @@ def run_stage(
         teacher = EdgeSDSR.from_pretrained(out_dir / Stage.TEACHER.value).to(ctx.device).eval()
         teacher.requires_grad_(False)
     module: nn.Module = StageLoss(model, loss_for(stage, recipe, teacher))
-    degradation = dataclasses.replace(recipe.degradation, scale=model.config.scale)
     if ctx.distributed:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         module = DistributedDataParallel(module, device_ids=ids)
@@ -209,7 +217,7 @@ def run_stage(
             for micro in range(stage_cfg.grad_accum):
                 t_data = time.monotonic()
                 hr = data.batch(stage_cfg.batch_size, gen)
-                lr = degrade(hr, degradation, gen).to(ctx.device)
+                lr = degrade(hr, recipe.degradation, gen, model.config.scale).to(ctx.device)
                 data_s += time.monotonic() - t_data
                 hr = hr.to(ctx.device)
                 last = micro == stage_cfg.grad_accum - 1
@@ -307,15 +315,14 @@ def _save(
     if ctx.is_main:
         if calibrate is not None:
             std = latent_std(model, calibrate, ctx.device)
-            model.config = dataclasses.replace(model.config, latent_scaling=1.0 / std)
+            model.latent_scaling = 1.0 / std
         model.save_pretrained(stage_dir, extra={"stage": stage.value, "step": step})
         state = {"stage": stage.value, "step": step, "optimizer": opt.state_dict(), "generators": generators}
         with atomic_path(stage_dir / STATE_NAME) as tmp:
             torch.save(state, tmp)
     barrier(ctx)
     if calibrate is not None:
-        scaling = broadcast_object(ctx, model.config.latent_scaling)
-        model.config = dataclasses.replace(model.config, latent_scaling=scaling)
+        model.latent_scaling = broadcast_object(ctx, model.latent_scaling)
 
 
 def run_recipe(
@@ -366,7 +373,7 @@ def run_recipe(
             left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
             if left is not None and left <= 0:
                 return None
-            if not run_stage(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log):
+            if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log)):
                 return None
             if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
                 previous = out_dir / stage_cfg.stage.value
