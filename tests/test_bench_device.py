@@ -195,6 +195,30 @@ def test_partial_run_is_kept_only_when_asked(
     assert report.exit_code == 1 and "pass --partial to report it" in report.output
 
 
+def test_app_dying_after_a_partial_result(fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path) -> None:
+    fake_adb.set(mode="partial-crash")
+    code, output = bench(bundle, apk, tmp_path / "out")
+    assert code == 1
+    assert "the app exited without writing a final result (crashed?)" in error_line(output)
+    code, output = bench(bundle, apk, tmp_path / "out", "--partial")
+    assert code == 0, output
+    assert "the app exited before finishing; keeping the partial result" in output
+    (path,) = (tmp_path / "out").glob("device-*.json")
+    assert read_result(path).partial
+
+
+def test_bundle_without_npu_graphs_runs_anywhere(fake_adb: FakeAdb, apk: Path, tmp_path: Path) -> None:
+    """A fallback-only bundle (e.g. s24-exynos) has no SoC to match: every requested accelerator runs."""
+    fake_adb.set(props={**PROPS, "ro.soc.model": "s5e9945"})
+    cpu_only = tmp_path / "cpu-bundle"
+    nearest_graph(cpu_only / "graphs/cpu.onnx", 16)
+    plain = make_manifest(cpu_only, [("graphs/cpu.onnx", "onnx", "onnxruntime-cpu", "fallback")])
+    write_manifest(cpu_only, dataclasses.replace(plain, target="s24-exynos", soc="Exynos 2400"))
+    code, output = bench(cpu_only, apk, tmp_path / "out", "--accelerators", "npu,cpu")
+    assert code == 0, output
+    assert "warning" not in output and "--es accelerators npu,cpu " in fake_adb.am_start()
+
+
 # --------------------------------------------------------------------------- failures
 
 

@@ -17,6 +17,7 @@ appended to ``calls.log`` as a JSON list. Modes of ``am start`` of the benchmark
 - ``crash``: writes nothing, the app is gone;
 - ``timeout``: writes nothing, the app keeps running;
 - ``partial``: writes a partial result (first accelerator only), the app keeps running;
+- ``partial-crash``: writes a partial result, then the app is gone;
 - ``malformed``: writes text that is not JSON; ``bad-schema``: JSON without the ``partial`` key;
 - ``no-activity``: ``am start`` answers that the activity does not exist.
 """
@@ -101,8 +102,9 @@ def write_result(name: str, bundle_dir: str, accelerators: list[str], runs: int,
                 "warmup": warmup,
                 "runs_ms": list(itertools.islice(itertools.cycle(run["tile"]["runs_ms"]), runs)),
             }
-    result["runs"] = chosen[:1] if mode == "partial" else chosen
-    result["partial"] = mode == "partial"
+    partial = mode in ("partial", "partial-crash")
+    result["runs"] = chosen[:1] if partial else chosen
+    result["partial"] = partial
     if mode == "bad-schema":
         del result["partial"]
     tmp = out.with_name(out.name + ".tmp")
