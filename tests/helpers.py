@@ -33,5 +33,5 @@ def seeded_tiny_graph() -> TileGraph:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = EdgeSDSR(config)
-        torch.nn.init.normal_(model.decoder.decoder.conv_out.weight, std=0.05)
+        torch.nn.init.normal_(model.decoder.output_layer.weight, std=0.05)
     return TileGraph(model)

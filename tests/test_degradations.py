@@ -227,7 +227,7 @@ def test_config_validation_names_field_and_value() -> None:
     with pytest.raises(ValueError, match="kernel_probs"):
         deg.BlurConfig(21, blur.kernel_list, (0.5, 0.5), (0.2, 1.5), (0.5, 2.0), (1.0, 1.5), 0.1)
     with pytest.raises(ValueError, match=r"gray_prob.*1\.5"):
-        deg.NoiseConfig(0.5, (1.0, 15.0), 1.5, (0.05, 2.0))
+        deg.RandomNoiseConfig(0.5, (1.0, 15.0), 1.5, (0.05, 2.0))
     with pytest.raises(ValueError, match="scale_range"):
         deg.ResizeConfig((0.2, 0.7, 0.1), (1.2, 1.5))
     with pytest.raises(ValueError, match="quality_range"):

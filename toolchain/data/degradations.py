@@ -172,7 +172,7 @@ class ResizeConfig:
 
 
 @dataclass(frozen=True)
-class NoiseConfig:
+class RandomNoiseConfig:
     """Random noise of one stage, drawn per sample: Gaussian with gaussian_prob, else Poisson.
 
     Attributes:
@@ -209,7 +209,7 @@ class JpegConfig:
 
 
 @dataclass(frozen=True)
-class StageConfig:
+class DegradationStageConfig:
     """One degradation stage: blur -> resize -> noise -> JPEG. Used once per stage.
 
     Attributes:
@@ -223,7 +223,7 @@ class StageConfig:
     blur: BlurConfig
     blur_prob: float
     resize: ResizeConfig
-    noise: NoiseConfig
+    noise: RandomNoiseConfig
     jpeg: JpegConfig
 
     def __post_init__(self) -> None:
@@ -250,8 +250,8 @@ class DegradationConfig:
 
     kind: DegradationKind
     scale: int = 4
-    stage1: StageConfig | None = None
-    stage2: StageConfig | None = None
+    stage1: DegradationStageConfig | None = None
+    stage2: DegradationStageConfig | None = None
     final_sinc_prob: float = 0.8
     final_sinc_kernel_size: int = 21
     final_sinc_min_kernel_size: int = 7
@@ -293,11 +293,11 @@ class DegradationConfig:
         probs = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 
         def stage(kernel, sigma, blur_prob, resize_probs, resize_range, noise_sigma, poisson, quality):
-            return StageConfig(
+            return DegradationStageConfig(
                 blur=BlurConfig(kernel, ALL_KERNELS, probs, sigma, (0.5, 2.0), (1.0, 1.5), sinc_prob=0.1),
                 blur_prob=blur_prob,
                 resize=ResizeConfig(resize_probs, resize_range),
-                noise=NoiseConfig(0.5, noise_sigma, 0.4, poisson),
+                noise=RandomNoiseConfig(0.5, noise_sigma, 0.4, poisson),
                 jpeg=JpegConfig(quality),
             )
 
@@ -752,7 +752,7 @@ def random_resize(
     return resize(img, (int(base_size[0] * scale), int(base_size[1] * scale)), mode)
 
 
-def random_noise(img: torch.Tensor, cfg: NoiseConfig, generator: torch.Generator) -> torch.Tensor:
+def random_noise(img: torch.Tensor, cfg: RandomNoiseConfig, generator: torch.Generator) -> torch.Tensor:
     """Per sample: Gaussian noise (prob gaussian_prob, sigma ~ U(sigma_range)) or Poisson noise
     (scale ~ U(poisson_scale_range)); gray with prob gray_prob. (B, 3, H, W) in [0, 1]."""
     b = img.shape[0]
@@ -785,7 +785,7 @@ def random_jpeg(img: torch.Tensor, cfg: JpegConfig, generator: torch.Generator) 
 
 def _stage(
     img: torch.Tensor,
-    cfg: StageConfig,
+    cfg: DegradationStageConfig,
     generator: torch.Generator,
     base_size: tuple[int, int] | None,
     with_jpeg: bool,

@@ -124,5 +124,10 @@ class Decoder(nn.Module):
         self.post_quant_conv = nn.Conv2d(latent_channels, latent_channels, 1)
         self.decoder = _DecoderBody(cfg, latent_channels)
 
+    @property
+    def output_layer(self) -> nn.Conv2d:
+        """The last convolution (to RGB); with an LR skip it starts near zero, as a residual."""
+        return self.decoder.conv_out
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.post_quant_conv(z))

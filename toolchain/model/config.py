@@ -45,7 +45,8 @@ class LREncoderKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class LREncoderConfig:
-    """Tiny LR encoder: 128x128 RGB -> z_l_mu, z_l_sigma (each latent_channels x 64 x 64)."""
+    """Tiny LR encoder: an LR tile -> z_l_mu, z_l_sigma on the latent grid, each latent_channels x
+    latent_size x latent_size (lr_tile * scale / 8 per side: 128x128 -> 64x64 for nano)."""
 
     channels: tuple[int, ...]  # width at LR resolution, then at latent resolution
     layers_per_block: int

@@ -58,8 +58,8 @@ class EdgeSDSR(nn.Module):
             # The residual starts near 0 (an untrained model is about the skip itself), but not at
             # exactly 0: with a zero output layer the layers below get no gradient at all.
             with torch.no_grad():
-                self.decoder.decoder.conv_out.weight.mul_(RESIDUAL_INIT_SCALE)
-                self.decoder.decoder.conv_out.bias.zero_()
+                self.decoder.output_layer.weight.mul_(RESIDUAL_INIT_SCALE)
+                self.decoder.output_layer.bias.zero_()
 
     @property
     def config(self) -> ModelConfig:

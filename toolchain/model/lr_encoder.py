@@ -1,7 +1,8 @@
 """The tiny asymmetric LR encoder (Edge-SD-SR idea 2).
 
-It maps the 128x128 LR tile straight to the 64x64 latent grid (only one 2x
-downsampling, so it can be small) and outputs the LR latent z_l = <z_l_mu, z_l_sigma>.
+It maps the LR tile straight to the latent grid (``lr_tile * scale / 8`` per side: 128x128 ->
+64x64 for the x4 models, only one 2x downsampling, so it can be small) and outputs the LR
+latent z_l = <z_l_mu, z_l_sigma>.
 """
 
 from __future__ import annotations
