@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from toolchain.deploy.bundle import file_entry, verify_bundle, write_manifest
 from toolchain.deploy.host_runner import dequantize, open_bundle_runner, quantize
 from toolchain.deploy.manifest import (
     MANIFEST_NAME,
@@ -33,10 +34,7 @@ from toolchain.deploy.manifest import (
     QuantParams,
     Toolchain,
     example_plan,
-    file_entry,
     read_manifest,
-    verify_bundle,
-    write_manifest,
 )
 from toolchain.errors import ToolchainError
 from toolchain.tiling import PadMode, TileSpec, _axis_window, blend_window, plan_tiles, ramp, upscale_tiled

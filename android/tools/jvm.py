@@ -177,7 +177,7 @@ def run_tests(name: str) -> None:
     """Run every JUnit 5 test of module ``name``; raises BuildError if any fails."""
     module = MODULES[name]
     classpath = test_classpath(name)
-    launcher = resolve(["junit-platform-console-standalone"], transitive=False)[0]
+    launcher = resolve(["junit-platform-console-standalone"])[0]
     reports = BUILD / name / "test-reports"
     command = [
         "java",

@@ -11,7 +11,12 @@ toolchain. One line per image::
 
 Fails if the sizes differ or PSNR-Y is below 50 dB. Identical outputs print ``inf dB``.
 
-    python android/tools/parity.py [--bundle exports/nano-s24-dsp-a16w8]
+``--npu-emulator`` instead runs the NPU code path of OrtTileRunner (QNN EP plugin, HTP
+backend, the EPContext graph and its context binary) on one tile in the x86 HTP emulator of
+the installed ``onnxruntime-qnn`` wheel and compares it with the CPU QDQ graph (minutes per
+tile; not part of ``nox -s android``).
+
+    python android/tools/parity.py [--bundle exports/nano-s24-dsp-a16w8] [--npu-emulator]
 """
 
 from __future__ import annotations
@@ -120,6 +125,17 @@ def run(bundle: Path) -> None:
         raise ParityError(f"PSNR-Y below {MIN_PSNR_DB:g} dB: {', '.join(failures)}")
 
 
+def run_npu_emulator(bundle: Path) -> None:
+    """One tile of the EPContext graph through OrtTileRunner's QNN path, in the HTP emulator."""
+    try:
+        import onnxruntime_qnn
+    except ImportError:
+        raise ParityError("onnxruntime-qnn is not installed; install the deploy extra (.[deploy])") from None
+    args = [str(bundle), onnxruntime_qnn.get_library_path(), onnxruntime_qnn.get_qnn_htp_path()]
+    if run_main("ort", "ai.edgesdsr.ort.NpuEmulatorMainKt", args) != 0:
+        raise ParityError("the NPU emulator run failed (output above)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Compare the Android engine (Kotlin + ONNX Runtime for the JVM) with "
@@ -128,9 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bundle", type=Path, default=DEFAULT_BUNDLE, help="bundle folder (default: %(default)s)"
     )
+    parser.add_argument(
+        "--npu-emulator",
+        action="store_true",
+        help="run one tile of the QNN EPContext graph in the onnxruntime-qnn HTP emulator instead (slow)",
+    )
     args = parser.parse_args(argv)
     try:
-        run(args.bundle)
+        run_npu_emulator(args.bundle) if args.npu_emulator else run(args.bundle)
     except (ParityError, BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -71,6 +71,16 @@ class GoldenTest {
         val expected = Golden.ints(pixels.getValue("byte_out"))
         assertTrue(inputs.size > 700)
         for (i in inputs.indices) assertEquals(expected[i], Pixels.toByte(inputs[i]), "toByte(${inputs[i]})")
+        // the whole-image conversions use the same rounding
+        val gray = RgbImage(256, 1, IntArray(256) { v -> (0xFF shl 24) or (v shl 16) or (v shl 8) or v })
+        assertBitwise(FloatArray(768) { toFloat[it / 3] }, Pixels.toNhwc(gray), "toNhwc")
+        val triples = inputs.size / 3
+        val argb = Pixels.toArgb(inputs, triples)
+        for (p in 0 until triples) {
+            val channels = listOf((argb[p] shr 16) and 0xFF, (argb[p] shr 8) and 0xFF, argb[p] and 0xFF)
+            assertEquals(expected.slice(p * 3 until p * 3 + 3), channels, "toArgb pixel $p")
+            assertEquals(0xFF, argb[p] ushr 24)
+        }
     }
 
     /** The fake graph of the Python test: nearest x scale, * 0.9 + 0.05 + 0.001 * (x mod 7), in float32. */
