@@ -23,6 +23,7 @@ from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
 from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
+from toolchain.tiling import TileSpec, plan_tiles  # noqa: E402
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
@@ -75,7 +76,10 @@ def test_s24_dsp_bundle_is_fully_offloaded_and_verified(dsp_bundle: Path) -> Non
     assert context_binary_soc(dsp_bundle / qnn.context_binary) == "SM8650"
     assert set(op_names(dsp_bundle / npu["litert-npu"].file)) == {"DISPATCH_OP"}
     assert b"SM8650" in (dsp_bundle / npu["litert-npu"].file).read_bytes()
-    assert len(manifest.example_plan_512["tiles"]) == len(manifest.example_plan_512["tiles"])  # replayable
+    spec = TileSpec.for_model(load_preset("tiny"))  # the tiny model's 32 px tiles, 8 px overlap
+    assert manifest.tile_spec == spec.to_json_dict()
+    assert manifest.example_plan_512 == plan_tiles(512, 512, spec).to_json_dict()  # replayable
+    assert len(manifest.example_plan_512["tiles"]) == 21 * 21
     report = (dsp_bundle / "report.md").read_text()
     assert "HTP emulator" in report and "QNN" in report
 
@@ -112,7 +116,6 @@ def test_host_runner_matches_torch_with_float_graphs(
 
 def test_host_runner_float_tile_within_1e3(cpu_bundle: Path, tiny_ckpt: Path) -> None:
     from toolchain.deploy.host_runner import open_bundle_runner
-    from toolchain.tiling import plan_tiles
 
     run, spec = open_bundle_runner(cpu_bundle, "onnx")
     tile = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)

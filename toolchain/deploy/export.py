@@ -153,34 +153,50 @@ def _version(package: str) -> str | None:
         return None
 
 
-class _Bundle:
-    """Collects graph files and their manifest entries while the bundle is built."""
+class _Build:
+    """What every route shares while one bundle is built: inputs, folders, the graphs so far."""
 
-    def __init__(self, root: Path, model: EdgeSDSR) -> None:
-        self.root = root
+    def __init__(
+        self,
+        model: EdgeSDSR,
+        opts: ExportOptions,
+        root: Path,
+        work: Path,
+        calibration: list[np.ndarray],
+        accuracy: Callable[[Callable[[np.ndarray], np.ndarray]], float | None],
+        timed: Callable[[str], Callable[[], None]],
+    ) -> None:
+        self.name = f"edge-sd-sr-{model.config.name}"
+        self.target, self.precision, self.opts = opts.target, opts.precision, opts
+        self.root, self.work, self.graphs_dir = root, work, root / "graphs"
+        self.calibration = calibration
+        self.accuracy = accuracy
+        self.timed = timed
+        self.float_graphs: dict[str, Path] = {}  # "onnx" / "tflite" -> the float graph in work
         self.graphs: list[GraphFile] = []
         self.extra_files: list[str] = []
-        inp, out = io_specs(model)
-        self.inputs = (inp,)
-        self.outputs = (out,)
+        self.qnn_version: str | None = None
+        self.quantized_tflite: tuple[Path, float | None] | None = None
+        self.inputs, self.outputs = ((io,) for io in io_specs(model))
 
     def add(
         self,
-        rel: str,
+        path: Path,
         artifact: Artifact,
         precision: Precision,
         runtime: Runtime,
         role: GraphRole,
         accuracy: float | None,
-        method: str | None,
+        method: str,
         context_binary: str | None = None,
     ) -> None:
-        entry = file_entry(self.root, rel)
+        """Record a graph file already written under ``graphs/``."""
+        entry = file_entry(self.root, path.relative_to(self.root).as_posix())
         if context_binary is not None:
             self.extra_files.append(context_binary)
         self.graphs.append(
             GraphFile(
-                rel,
+                entry.file,
                 entry.sha256,
                 entry.size_bytes,
                 artifact,
@@ -200,6 +216,185 @@ class _Bundle:
         return tuple(file_entry(self.root, n) for n in names)
 
 
+# --- routes: one per artifact, each quantize -> compile -> verify -> GraphFile --------------------
+
+
+def _qnn_epcontext_route(b: _Build) -> None:
+    """QDQ ONNX (a host reference) -> QNN context binary -> gated on the HTP emulator -> NPU graph."""
+    from toolchain.deploy.onnx_qnn import compile_qnn_context, quantize_qdq, run_epcontext, run_onnx_cpu
+
+    target, precision = b.target, b.precision
+    staged = b.work / f"{b.name}-{precision.value}-{target.litert_soc.lower()}.onnx"
+    if precision is Precision.FP16:
+        shutil.copyfile(b.float_graphs["onnx"], staged)
+    else:
+        done = b.timed("quantize ONNX (QDQ)")
+        qdq = b.graphs_dir / f"{b.name}-{precision.value}.qdq.onnx"
+        quantize_qdq(b.float_graphs["onnx"], qdq, b.calibration, precision)
+        b.add(
+            qdq,
+            Artifact.ONNX,
+            precision,
+            Runtime.ONNXRUNTIME_CPU,
+            GraphRole.HOST_REFERENCE,
+            b.accuracy(lambda t: run_onnx_cpu(qdq, t)),
+            "PSNR-Y vs float torch, ONNX Runtime CPU (graph optimizations off) on the QDQ graph",
+        )
+        done()
+        shutil.copyfile(qdq, staged)
+    done = b.timed(f"compile QNN context for {target.litert_soc}")
+    result = compile_qnn_context(
+        staged,
+        b.work / "qnn",
+        target.qnn_soc_model,
+        target.htp_arch,
+        fp16=precision is Precision.FP16,
+        allow_partial=b.opts.allow_partial,
+    )
+    b.qnn_version = result.qnn_sdk_version
+    for src in (result.epcontext_path, result.context_binary_path):
+        shutil.copyfile(src, b.graphs_dir / src.name)
+    done()
+    done = b.timed("verify on the HTP emulator")
+    epcontext = b.graphs_dir / result.epcontext_path.name
+    npu_psnr = b.accuracy(lambda t: run_epcontext(epcontext, t, target.qnn_soc_model, target.htp_arch))
+    if npu_psnr is not None and npu_psnr < b.opts.min_psnr_db:
+        raise ToolchainError(
+            f"the {target.soc} NPU graph reaches {npu_psnr:.2f} dB PSNR-Y vs the float model, "
+            f"below --min-psnr {b.opts.min_psnr_db:g}; use a16w8, more --calibration images, "
+            "or lower --min-psnr"
+        )
+    b.add(
+        epcontext,
+        Artifact.QNN_EPCONTEXT,
+        precision,
+        Runtime.ONNXRUNTIME_QNN,
+        GraphRole.NPU,
+        npu_psnr,
+        f"PSNR-Y vs float torch, the exact {result.soc} context binary in the x86 HTP emulator",
+        context_binary=f"graphs/{result.context_binary_path.name}",
+    )
+    done()
+
+
+def _quantized_tflite(b: _Build) -> tuple[Path, float | None]:
+    """The LiteRT graph at the bundle's precision, verified on host LiteRT; built once per bundle.
+
+    Beside an NPU graph it is the host reference; on a phone target without an NPU compiler it
+    is the fallback the app runs (GPU for fp16, else CPU); on a host target the host reference.
+    """
+    if b.quantized_tflite is not None:
+        return b.quantized_tflite
+    from toolchain.deploy.litert import quantize_tflite, run_tflite
+
+    precision = b.precision
+    done = b.timed(f"quantize LiteRT ({precision.value})")
+    lite = b.graphs_dir / f"{b.name}-{precision.value}.tflite"
+    if precision is Precision.FP32:
+        shutil.copyfile(b.float_graphs["tflite"], lite)
+    else:
+        quantize_tflite(b.float_graphs["tflite"], lite, b.calibration, precision)
+    psnr = b.accuracy(lambda t: run_tflite(lite, t))
+    npu_beside = Artifact.LITERT_AOT in b.target.artifacts
+    runtime = Runtime.LITERT_GPU if precision is Precision.FP16 and not npu_beside else Runtime.LITERT_CPU
+    role = GraphRole.FALLBACK if b.target.on_phone and not npu_beside else GraphRole.HOST_REFERENCE
+    b.add(
+        lite,
+        Artifact.LITERT,
+        precision,
+        runtime,
+        role,
+        psnr,
+        "PSNR-Y vs float torch, LiteRT CPU interpreter on the host",
+    )
+    done()
+    b.quantized_tflite = (lite, psnr)
+    return b.quantized_tflite
+
+
+def _litert_route(b: _Build) -> None:
+    _quantized_tflite(b)
+
+
+def _litert_aot_route(b: _Build) -> None:
+    """The quantized LiteRT graph compiled ahead of time for the SoC's NPU (one DISPATCH_OP)."""
+    from toolchain.deploy.litert import aot_compile
+
+    lite, psnr = _quantized_tflite(b)
+    soc = b.target.litert_soc
+    done = b.timed(f"LiteRT AOT for {soc}")
+    aot = b.graphs_dir / f"{b.name}-{b.precision.value}-{soc.lower()}.tflite"
+    result = aot_compile(lite, aot, soc, allow_partial=b.opts.allow_partial)
+    b.qnn_version = b.qnn_version or result.qnn_version
+    b.add(
+        aot,
+        Artifact.LITERT_AOT,
+        b.precision,
+        Runtime.LITERT_NPU,
+        GraphRole.NPU,
+        psnr,
+        "PSNR-Y vs float torch of the same quantized graph before AOT, on host LiteRT CPU "
+        "(the NPU binary itself cannot run on the host)",
+    )
+    done()
+
+
+def _onnx_route(b: _Build) -> None:
+    """The float ONNX graph for ONNX Runtime CPU on a host."""
+    from toolchain.deploy.onnx_qnn import run_onnx_cpu
+
+    host_onnx = b.graphs_dir / b.float_graphs["onnx"].name
+    shutil.copyfile(b.float_graphs["onnx"], host_onnx)
+    b.add(
+        host_onnx,
+        Artifact.ONNX,
+        Precision.FP32,
+        Runtime.ONNXRUNTIME_CPU,
+        GraphRole.HOST_REFERENCE,
+        b.accuracy(lambda t: run_onnx_cpu(host_onnx, t)),
+        "PSNR-Y vs float torch, ONNX Runtime CPU",
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    float_format: str  # the float graph it starts from: "onnx" or "tflite"
+    build: Callable[[_Build], None]
+
+
+ROUTES: dict[Artifact, _Route] = {
+    Artifact.QNN_EPCONTEXT: _Route("onnx", _qnn_epcontext_route),
+    Artifact.LITERT_AOT: _Route("tflite", _litert_aot_route),
+    Artifact.LITERT: _Route("tflite", _litert_route),
+    Artifact.ONNX: _Route("onnx", _onnx_route),
+}
+"""How each artifact is built, in manifest order; a new target is data in targets.py, a new
+runtime or compiler one route here."""
+
+
+def _selected_artifacts(opts: ExportOptions) -> list[Artifact]:
+    artifacts = [a for a in opts.target.artifacts if opts.graphs.includes(a)]
+    if not artifacts:
+        raise ToolchainError(
+            f"target {opts.target.name} has no {opts.graphs.value} graphs "
+            f"(it builds {', '.join(a.value for a in opts.target.artifacts)}); choose --graphs all"
+        )
+    return artifacts
+
+
+def _export_float_graphs(b: _Build, graph: TileGraph, example: torch.Tensor, formats: set[str]) -> None:
+    if "onnx" in formats:
+        from toolchain.deploy.onnx_qnn import export_onnx
+
+        b.float_graphs["onnx"] = b.work / f"{b.name}-fp32.onnx"
+        export_onnx(graph, example, b.float_graphs["onnx"])
+    if "tflite" in formats:
+        from toolchain.deploy.litert import export_tflite
+
+        b.float_graphs["tflite"] = b.work / f"{b.name}-fp32.tflite"
+        export_tflite(graph, example, b.float_graphs["tflite"])
+
+
 def export_bundle(
     model: EdgeSDSR, model_id: str, opts: ExportOptions, out_dir: Path, force: bool, step: Step
 ) -> ExportResult:
@@ -208,10 +403,10 @@ def export_bundle(
     target.check_precision(precision)
     if opts.via is Via.AIHUB:
         check_aihub_route(opts)
+    artifacts = _selected_artifacts(opts)
     cfg = model.config
     if cfg.scale != 4:
         raise ToolchainError(f"'{cfg.name}' is a x{cfg.scale} distillation teacher; export a x4 checkpoint")
-    name = f"edge-sd-sr-{cfg.name}"
     seconds: dict[str, float] = {}
     model = model.eval()
 
@@ -234,160 +429,20 @@ def export_bundle(
         return min(_psnr(run(t), ref) for t, ref in zip(check, reference, strict=True))
 
     with build_bundle_atomically(out_dir, force) as root, tempfile.TemporaryDirectory() as work_dir:
-        work = Path(work_dir)
         (root / "graphs").mkdir()
-        bundle = _Bundle(root, model)
-        npu_psnr: float | None = None
-        qnn_version: str | None = None
-        example = example_input(model)
-        artifacts = [a for a in target.artifacts if opts.graphs.includes(a)]
-        if not artifacts:
-            raise ToolchainError(
-                f"target {target.name} has no {opts.graphs.value} graphs "
-                f"(it builds {', '.join(a.value for a in target.artifacts)}); choose --graphs all"
-            )
-        needs_onnx = {Artifact.QNN_EPCONTEXT, Artifact.ONNX} & set(artifacts)
-        needs_tflite = {Artifact.LITERT_AOT, Artifact.LITERT} & set(artifacts)
-
+        build = _Build(model, opts, root, Path(work_dir), calib, accuracy, timed)
         done = timed("float graphs")
-        if needs_onnx:
-            from toolchain.deploy.onnx_qnn import export_onnx
-
-            float_onnx = work / f"{name}-fp32.onnx"
-            export_onnx(graph, example, float_onnx)
-        if needs_tflite:
-            from toolchain.deploy.litert import export_tflite
-
-            float_tflite = work / f"{name}-fp32.tflite"
-            export_tflite(graph, example, float_tflite)
+        _export_float_graphs(build, graph, example_input(model), {ROUTES[a].float_format for a in artifacts})
         done()
-
-        if Artifact.QNN_EPCONTEXT in artifacts:
-            from toolchain.deploy.onnx_qnn import (
-                compile_qnn_context,
-                quantize_qdq,
-                run_epcontext,
-                run_onnx_cpu,
-            )
-
-            soc = target.litert_soc.lower()
-            stem = f"{name}-{precision.value}-{soc}"
-            if precision is Precision.FP16:
-                to_compile = work / f"{stem}.onnx"
-                shutil.copyfile(float_onnx, to_compile)
-            else:
-                done = timed("quantize ONNX (QDQ)")
-                to_compile = root / "graphs" / f"{name}-{precision.value}.qdq.onnx"
-                quantize_qdq(float_onnx, to_compile, calib, precision)
-                bundle.add(
-                    f"graphs/{to_compile.name}",
-                    Artifact.ONNX,
-                    precision,
-                    Runtime.ONNXRUNTIME_CPU,
-                    GraphRole.HOST_REFERENCE,
-                    accuracy(lambda t: run_onnx_cpu(to_compile, t)),
-                    "PSNR-Y vs float torch, ONNX Runtime CPU (graph optimizations off) on the QDQ graph",
-                )
-                done()
-                staged = work / f"{stem}.onnx"
-                shutil.copyfile(to_compile, staged)
-                to_compile = staged
-            done = timed(f"compile QNN context for {target.litert_soc}")
-            result = compile_qnn_context(
-                to_compile,
-                work / "qnn",
-                target.qnn_soc_model,
-                target.htp_arch,
-                fp16=precision is Precision.FP16,
-                allow_partial=opts.allow_partial,
-            )
-            qnn_version = result.qnn_sdk_version
-            for src in (result.epcontext_path, result.context_binary_path):
-                shutil.copyfile(src, root / "graphs" / src.name)
-            done()
-            done = timed("verify on the HTP emulator")
-            epcontext = root / "graphs" / result.epcontext_path.name
-            npu_psnr = accuracy(lambda t: run_epcontext(epcontext, t, target.qnn_soc_model, target.htp_arch))
-            if npu_psnr is not None and npu_psnr < opts.min_psnr_db:
-                raise ToolchainError(
-                    f"the {target.soc} NPU graph reaches {npu_psnr:.2f} dB PSNR-Y vs the float model, "
-                    f"below --min-psnr {opts.min_psnr_db:g}; use a16w8, more --calibration images, "
-                    "or lower --min-psnr"
-                )
-            bundle.add(
-                f"graphs/{epcontext.name}",
-                Artifact.QNN_EPCONTEXT,
-                precision,
-                Runtime.ONNXRUNTIME_QNN,
-                GraphRole.NPU,
-                npu_psnr,
-                f"PSNR-Y vs float torch, the exact {result.soc} context binary in the x86 HTP emulator",
-                context_binary=f"graphs/{result.context_binary_path.name}",
-            )
-            done()
-
-        if needs_tflite:
-            from toolchain.deploy.litert import aot_compile, quantize_tflite, run_tflite
-
-            done = timed(f"quantize LiteRT ({precision.value})")
-            lite = root / "graphs" / f"{name}-{precision.value}.tflite"
-            if precision is Precision.FP32:
-                shutil.copyfile(float_tflite, lite)
-            else:
-                quantize_tflite(float_tflite, lite, calib, precision)
-            lite_psnr = accuracy(lambda t: run_tflite(lite, t))
-            npu_target = Artifact.LITERT_AOT in artifacts
-            role = GraphRole.HOST_REFERENCE if npu_target or target.name == "cpu" else GraphRole.FALLBACK
-            runtime = (
-                Runtime.LITERT_GPU if precision is Precision.FP16 and not npu_target else Runtime.LITERT_CPU
-            )
-            bundle.add(
-                f"graphs/{lite.name}",
-                Artifact.LITERT,
-                precision,
-                runtime,
-                role,
-                lite_psnr,
-                "PSNR-Y vs float torch, LiteRT CPU interpreter on the host",
-            )
-            done()
-            if npu_target:
-                done = timed(f"LiteRT AOT for {target.litert_soc}")
-                aot = root / "graphs" / f"{name}-{precision.value}-{target.litert_soc.lower()}.tflite"
-                aot_result = aot_compile(lite, aot, target.litert_soc, allow_partial=opts.allow_partial)
-                qnn_version = qnn_version or aot_result.qnn_version
-                bundle.add(
-                    f"graphs/{aot.name}",
-                    Artifact.LITERT_AOT,
-                    precision,
-                    Runtime.LITERT_NPU,
-                    GraphRole.NPU,
-                    lite_psnr,
-                    "PSNR-Y vs float torch of the same quantized graph before AOT, on host LiteRT CPU "
-                    "(the NPU binary itself cannot run on the host)",
-                )
-                done()
-
-        if Artifact.ONNX in artifacts and target.name == "cpu":
-            from toolchain.deploy.onnx_qnn import run_onnx_cpu
-
-            host_onnx = root / "graphs" / float_onnx.name
-            shutil.copyfile(float_onnx, host_onnx)
-            bundle.add(
-                f"graphs/{host_onnx.name}",
-                Artifact.ONNX,
-                Precision.FP32,
-                Runtime.ONNXRUNTIME_CPU,
-                GraphRole.HOST_REFERENCE,
-                accuracy(lambda t: run_onnx_cpu(host_onnx, t)),
-                "PSNR-Y vs float torch, ONNX Runtime CPU",
-            )
+        for artifact, route in ROUTES.items():  # in ROUTES order, so the manifest lists graphs stably
+            if artifact in artifacts:
+                route.build(build)
 
         warnings = [
             f"{g.file} measures {g.accuracy_psnr_y_db:.2f} dB PSNR-Y on the host, "
             f"below {opts.min_psnr_db:g} dB "
             "(only the exact QNN context binary is gated)"
-            for g in bundle.graphs
+            for g in build.graphs
             if g.accuracy_psnr_y_db is not None
             and g.accuracy_psnr_y_db < opts.min_psnr_db
             and g.artifact is not Artifact.QNN_EPCONTEXT
@@ -396,11 +451,12 @@ def export_bundle(
         aihub = None
         if opts.via is Via.AIHUB:
             done = timed("compile and profile on Qualcomm AI Hub")
-            aihub = _profile_on_aihub(root, bundle.graphs, step)
+            aihub = _profile_on_aihub(root, build.graphs, step)
             done()
 
         done = timed("manifest and report")
         spec = TileSpec.for_model(cfg)
+        qnn_version = build.qnn_version
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             model_id=model_id,
@@ -412,8 +468,8 @@ def export_bundle(
             note=target.note,
             tile_spec=spec.to_json_dict(),
             example_plan_512=example_plan(spec),
-            graphs=tuple(bundle.graphs),
-            files=bundle.files(),
+            graphs=tuple(build.graphs),
+            files=build.files(),
             verify_skipped=opts.skip_verify,
             accuracy_threshold_db=opts.min_psnr_db,
             toolchain=Toolchain(__version__, git_commit()),

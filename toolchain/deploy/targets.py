@@ -35,6 +35,7 @@ class Target:
     htp_arch: str | None = None  # ONNX Runtime QNN "htp_arch"
     litert_soc: str | None = None  # ai_edge_litert SocModel member name
     note: str = ""
+    on_phone: bool = True  # False for the host: its LiteRT graph is a reference, not the app's fallback
 
     @property
     def is_npu(self) -> bool:
@@ -86,6 +87,7 @@ TARGETS: dict[str, Target] = {
             soc="x86_64 / arm64 CPU",
             artifacts=(Artifact.ONNX, Artifact.LITERT),
             precisions=(Precision.FP32, Precision.FP16, Precision.A8W8),
+            on_phone=False,
         ),
     )
 }
