@@ -30,19 +30,21 @@ android {
     // Context binaries and graphs must stay uncompressed to be memory-mapped.
     androidResources { noCompress += listOf("onnx", "bin", "tflite") }
     packaging { jniLibs { useLegacyPackaging = false } }
+    testOptions { unitTests.isIncludeAndroidResources = true }
 }
 
+// asProvider(): these aliases are also prefixes of others in the catalog (tflite / tflite-gpu, ...).
 dependencies {
     implementation(project(":core"))
     implementation(project(":ort"))
     implementation(libs.kotlinx.coroutines.android)
     implementation(libs.kotlinx.serialization.json)
-    implementation(libs.onnxruntime.android)
+    implementation(libs.onnxruntime.android.asProvider())
     implementation(libs.onnxruntime.android.qnn.plugin)
     implementation(libs.qnn.runtime)
-    implementation(libs.tflite)
+    implementation(libs.tflite.asProvider())
     implementation(libs.tflite.gpu)
-    testImplementation(libs.junit.jupiter)
-    testImplementation(libs.robolectric)
+    testImplementation(libs.junit4) // Robolectric runs the UI tests under JUnit 4
+    testImplementation(libs.robolectric.asProvider())
     testImplementation(libs.onnxruntime.jvm)
 }
