@@ -162,6 +162,14 @@ def test_serial_picks_one_of_several(fake_adb: FakeAdb, bundle: Path, apk: Path,
     assert "device B2 is not attached (attached: A1, R5CX10ABCDE)" in error_line(output)
 
 
+def test_server_start_lines_are_not_devices(
+    fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path
+) -> None:
+    fake_adb.set(banner=True, devices=[])
+    code, output = bench(bundle, apk, tmp_path / "out")
+    assert code == 1 and error_line(output).startswith("error: no device: connect a phone")
+
+
 def test_other_soc_runs_only_the_fallbacks(
     fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path
 ) -> None:

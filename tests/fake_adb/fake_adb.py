@@ -8,6 +8,7 @@ a folder holding ``config.json``::
      "vendor_libs": ["libQnnHtp.so", ...],     adb shell ls /vendor/lib64
      "mode": "ok",                             what the benchmark activity does (below)
      "hang": null,                             a shell command word that never answers, e.g. "getprop"
+     "banner": false,                          adb devices first prints the server start-up lines
      "template": "/path/device_result.json"}   the result the app writes, adapted to the request
 
 The phone's storage is ``FAKE_ADB_STATE/fs`` (``/sdcard/...`` -> ``fs/sdcard/...``); every call is
@@ -183,6 +184,8 @@ def main(argv: list[str]) -> None:
     if command == "start-server":
         return
     if command == "devices":
+        if CONFIG.get("banner"):  # what a real adb prints when it had to start its server
+            print("* daemon not running; starting now at tcp:5037\n* daemon started successfully")
         print("List of devices attached")
         for s, state in CONFIG["devices"]:
             print(f"{s}\t{state}")
