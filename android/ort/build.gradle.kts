@@ -29,5 +29,4 @@ dependencies {
 tasks.test {
     useJUnitPlatform()
     systemProperty("edgesdsr.golden", rootProject.file("../tests/golden/android").path)
-    systemProperty("edgesdsr.bundle", rootProject.file("../exports/nano-s24-dsp-a16w8").path)
 }

@@ -67,10 +67,7 @@ MODULES = {
             libraries=("kotlin-stdlib", "kotlinx-serialization-json", "onnxruntime-jvm"),
             test_libraries=("junit-platform-console-standalone",),
             modules=("core",),
-            test_properties={
-                "edgesdsr.golden": str(REPO / "tests" / "golden" / "android"),
-                "edgesdsr.bundle": str(REPO / "exports" / "nano-s24-dsp-a16w8"),
-            },
+            test_properties={"edgesdsr.golden": str(REPO / "tests" / "golden" / "android")},
         ),
     )
 }
