@@ -6,7 +6,7 @@
 The pipeline (every version from android/gradle/libs.versions.toml, jars through deps.py):
 
 1. core + ort classes from android/tools/jvm.py (Java 8 bytecode), the app's Kotlin sources
-   compiled against the Android framework jar (``android-all``, API 34);
+   compiled against the Android framework jar (``android-all``, API 35);
 2. dx (Debian's dalvik-exchange, ``--min-sdk-version 26``): one cached dex per library, one
    for the app (native multidex: classes.dex, classes2.dex, ...);
 3. aapt2 link of the manifest and resources against android.jar API 23, the default bundle in
@@ -15,7 +15,8 @@ The pipeline (every version from android/gradle/libs.versions.toml, jars through
    Runtime for Android and the QNN runtime from LOCAL AARs (``--aar``, or the
    EDGE_SDSR_ANDROID_AARS environment variable, paths separated by ``:``) because Maven
    Central does not serve them to our machines; without them the APK still builds and the
-   missing libraries are listed loudly (the app then falls back to what it has);
+   missing libraries are listed loudly (the app then falls back to what it has); stored
+   compressed with ``extractNativeLibs="true"`` (Debian's zipalign has no 16 KB alignment);
 5. zipalign, apksigner with a debug key generated under android/.cache (never committed),
    ``apksigner verify`` and ``aapt2 dump badging``; prints the APK's size.
 """
@@ -315,34 +316,7 @@ def build(out: Path, bundle: Path, aar_paths: Sequence[str]) -> Path:
     staging = BUILD / "assets"
     stage_assets(bundle, staging)
     base = BUILD / "base.apk"
-    res_zip = BUILD / "res.zip"
-    _run(["aapt2", "compile", "--dir", APP / "src/main/res", "-o", res_zip], "aapt2 compile")
-    _run(
-        [
-            "aapt2",
-            "link",
-            "-o",
-            base,
-            "-I",
-            ANDROID_23_JAR,
-            "--manifest",
-            APP / "src/main/AndroidManifest.xml",
-            "--min-sdk-version",
-            str(MIN_SDK),
-            "--target-sdk-version",
-            str(TARGET_SDK),
-            "-A",
-            staging,
-            "-0",
-            "onnx",
-            "-0",
-            "bin",
-            "-0",
-            "tflite",
-            res_zip,
-        ],
-        "aapt2 link",
-    )
+    link_resources(base, staging, local_manifest())
     natives = {n.name: n for a in aars for n in a.natives}
     unsigned = BUILD / "unsigned.apk"
     shutil.copy2(base, unsigned)
@@ -383,6 +357,52 @@ def build(out: Path, bundle: Path, aar_paths: Sequence[str]) -> Path:
     Path(str(tmp) + ".idsig").unlink(missing_ok=True)
     print(f"apk: built {out.relative_to(REPO)} in {time.monotonic() - start:.1f} s", flush=True)
     return out
+
+
+def local_manifest() -> Path:
+    """The app's manifest plus ``extractNativeLibs="true"``: Debian's zipalign cannot 16 KB-align
+    uncompressed libraries (``-P 16``), so this APK stores them compressed and Android extracts
+    them at install time. (Gradle builds align them and keep the manifest as it is.)"""
+    text = (APP / "src/main/AndroidManifest.xml").read_text(encoding="utf-8")
+    if "<application" not in text:
+        raise ApkError("AndroidManifest.xml has no <application> element")
+    out = BUILD / "AndroidManifest.xml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text.replace("<application", '<application android:extractNativeLibs="true"', 1), encoding="utf-8")
+    return out
+
+
+def link_resources(out: Path, assets: Path, manifest: Path) -> None:
+    """aapt2: [manifest], the compiled resources and [assets] linked into ``out`` (no code yet)."""
+    res_zip = out.with_name(out.stem + "-res.zip")
+    _run(["aapt2", "compile", "--dir", APP / "src/main/res", "-o", res_zip], "aapt2 compile")
+    _run(
+        [
+            "aapt2",
+            "link",
+            "-o",
+            out,
+            "-I",
+            ANDROID_23_JAR,
+            "--manifest",
+            manifest,
+            "--min-sdk-version",
+            str(MIN_SDK),
+            "--target-sdk-version",
+            str(TARGET_SDK),
+            "-A",
+            assets,
+            "-0",
+            "onnx",
+            "-0",
+            "bin",
+            "-0",
+            "tflite",
+            res_zip,
+        ],
+        "aapt2 link",
+    )
+    res_zip.unlink()
 
 
 def dex_folder(folder: Path) -> list[Path]:
@@ -478,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         apk = args.out.resolve()
         if not args.verify_only:
-            apk = build(apk, args.bundle.resolve(), args.aar)
+            apk = build(apk, args.bundle.absolute(), args.aar)
         elif not apk.is_file():
             raise ApkError(f"no APK at {apk}; build it first (without --verify-only)")
         verify(apk)

@@ -7,7 +7,10 @@ import ai.edgesdsr.core.Opened
 import ai.edgesdsr.core.RunnerKind
 import ai.edgesdsr.core.TileRunner
 import ai.edgesdsr.ort.OrtTileRunner
+import ai.edgesdsr.ort.QnnSetup
+import android.content.Context
 import android.os.Build
+import java.io.File
 
 /**
  * Builds the runner for a bundle: core's [FallbackPolicy] decides the order (NPU, GPU, CPU)
@@ -15,7 +18,7 @@ import android.os.Build
  * library is missing from the APK fails here with a [LinkageError]; it becomes a recorded
  * fallback reason like any other failure.
  */
-class Accelerators(private val context: android.content.Context) {
+class Accelerators(private val context: Context) {
     /** The runners this build can construct (LiteRT NPU is an optional Gradle flavor, not in this build). */
     val available: Set<RunnerKind> =
         setOf(RunnerKind.ORT_QNN_HTP, RunnerKind.TFLITE_GPU, RunnerKind.ORT_CPU, RunnerKind.TFLITE_CPU)
@@ -29,13 +32,22 @@ class Accelerators(private val context: android.content.Context) {
         return FallbackPolicy.openFirst(plan) { candidate -> create(candidate, bundle) }
     }
 
+    /**
+     * Qualcomm's QNN EP plugin when the APK carries it (`onnxruntime-android-qnn` from
+     * com.qualcomm.qti), else Microsoft's all-in-one AAR with the EP built in.
+     */
+    private fun qnnSetup(): QnnSetup {
+        val plugin = File(context.applicationInfo.nativeLibraryDir, "libonnxruntime_providers_qnn.so")
+        return QnnSetup(plugin.path.takeIf { plugin.isFile })
+    }
+
     private fun create(candidate: Candidate, bundle: ActiveBundle): TileRunner {
         val graph = candidate.graph
         val file = bundle.file(graph.file)
         return try {
             when (candidate.kind) {
-                RunnerKind.ORT_QNN_HTP -> OrtTileRunner.npu(file, graph, context.applicationInfo.nativeLibraryDir)
-                RunnerKind.ORT_CPU -> OrtTileRunner.cpu(file, graph)
+                RunnerKind.ORT_QNN_HTP -> OrtTileRunner.open(bundle.dir, bundle.manifest, candidate, qnnSetup())
+                RunnerKind.ORT_CPU -> OrtTileRunner.open(bundle.dir, bundle.manifest, candidate)
                 RunnerKind.TFLITE_GPU -> TfliteTileRunner(file, graph, gpu = true)
                 RunnerKind.TFLITE_CPU -> TfliteTileRunner(file, graph, gpu = false)
                 RunnerKind.LITERT_NPU -> throw IllegalStateException("LiteRT NPU is not in this build")

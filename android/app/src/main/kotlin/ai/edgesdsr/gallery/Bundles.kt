@@ -6,7 +6,6 @@ import ai.edgesdsr.core.DirectoryBundle
 import ai.edgesdsr.core.EnhanceError
 import ai.edgesdsr.core.MANIFEST_NAME
 import android.content.Context
-import android.content.res.AssetManager
 import java.io.File
 import java.io.IOException
 
@@ -41,7 +40,8 @@ class BundleStore(private val context: Context) {
 
     /** The name of the default bundle in assets, or null if the APK has none. */
     fun defaultBundleName(): String? = try {
-        context.assets.list(ASSET_ROOT)?.sorted()?.firstOrNull()
+        // Android lists direct children; Robolectric may list nested paths: keep the first segment.
+        context.assets.list(ASSET_ROOT)?.map { it.substringBefore('/') }?.sorted()?.firstOrNull()
     } catch (error: IOException) {
         null
     }
@@ -52,25 +52,54 @@ class BundleStore(private val context: Context) {
      */
     fun peekManifest(): BundleManifest {
         pushedBundle()?.let { return BundleVerifier.readManifest(DirectoryBundle(it)) }
-        val name = defaultBundleName()
-            ?: throw EnhanceError.BundleMissing("${pushedRoot?.path ?: "the app's files"}/bundles (none pushed, none built in)")
-        val text = context.assets.open("$ASSET_ROOT/$name/$MANIFEST_NAME").use { it.readBytes().toString(Charsets.UTF_8) }
-        return BundleManifest.parse(text)
+        return BundleManifest.parse(readAsset("${defaultAssetDir()}/$MANIFEST_NAME").toString(Charsets.UTF_8))
     }
 
-    /** The bundle to run: the pushed one if present, else the built-in one; verified. */
+    /** The bundle to run: the pushed one if present, else the built-in one (copied once); verified. */
     fun open(): ActiveBundle {
         pushedBundle()?.let { return ActiveBundle(it, BundleVerifier.verify(DirectoryBundle(it)), pushed = true) }
-        val name = defaultBundleName()
-            ?: throw EnhanceError.BundleMissing("${pushedRoot?.path ?: "the app's files"}/bundles (none pushed, none built in)")
-        val dir = File(installedRoot, name)
-        val stamp = File(installedRoot, "$name.installed")
+        val assetDir = defaultAssetDir()
+        val dir = File(installedRoot, assetDir.substringAfterLast('/'))
+        val stamp = File(installedRoot, "${dir.name}.installed")
         val version = installedVersion()
         if (!stamp.isFile || stamp.readText() != version) {
-            copyAssets(context.assets, "$ASSET_ROOT/$name", dir)
+            install(assetDir, dir)
             stamp.writeText(version)
         }
         return ActiveBundle(dir, BundleVerifier.verify(DirectoryBundle(dir)), pushed = false)
+    }
+
+    private fun defaultAssetDir(): String = defaultBundleName()?.let { "$ASSET_ROOT/$it" }
+        ?: throw EnhanceError.BundleMissing("${pushedRoot?.path ?: "the app's files"} (none pushed, none built in)")
+
+    private fun readAsset(path: String): ByteArray = try {
+        context.assets.open(path).use { it.readBytes() }
+    } catch (error: IOException) {
+        throw EnhanceError.BundleMissing("$path in the APK")
+    }
+
+    /**
+     * Copies the built-in bundle's manifest and the files it lists to [dest] (replaced)
+     * through a temporary sibling; [open] then verifies every sha256.
+     */
+    private fun install(assetDir: String, dest: File) {
+        val manifestBytes = readAsset("$assetDir/$MANIFEST_NAME")
+        val manifest = BundleManifest.parse(manifestBytes.toString(Charsets.UTF_8))
+        val tmp = File(dest.parentFile, ".${dest.name}.tmp")
+        tmp.deleteRecursively()
+        tmp.mkdirs()
+        File(tmp, MANIFEST_NAME).writeBytes(manifestBytes)
+        for (entry in manifest.files) {
+            val target = File(tmp, entry.file)
+            target.parentFile?.mkdirs()
+            try {
+                context.assets.open("$assetDir/${entry.file}").use { input -> target.outputStream().use { input.copyTo(it) } }
+            } catch (error: java.io.FileNotFoundException) {
+                throw EnhanceError.BundleTampered(entry.file, "is missing from the APK's built-in bundle")
+            }
+        }
+        dest.deleteRecursively()
+        if (!tmp.renameTo(dest)) throw IOException("cannot move the default bundle into $dest")
     }
 
     private fun installedVersion(): String {
@@ -80,23 +109,5 @@ class BundleStore(private val context: Context) {
 
     private companion object {
         const val ASSET_ROOT = "bundles"
-
-        /** Copies asset folder [path] to [dest] (replaced) through a temporary sibling. */
-        fun copyAssets(assets: AssetManager, path: String, dest: File) {
-            val tmp = File(dest.parentFile, ".${dest.name}.tmp")
-            tmp.deleteRecursively()
-            fun copy(assetPath: String, target: File) {
-                val children = assets.list(assetPath).orEmpty()
-                if (children.isEmpty()) {
-                    target.parentFile?.mkdirs()
-                    assets.open(assetPath).use { input -> target.outputStream().use { input.copyTo(it) } }
-                } else {
-                    children.forEach { copy("$assetPath/$it", File(target, it)) }
-                }
-            }
-            copy(path, tmp)
-            dest.deleteRecursively()
-            if (!tmp.renameTo(dest)) throw IOException("cannot move the default bundle into $dest")
-        }
     }
 }

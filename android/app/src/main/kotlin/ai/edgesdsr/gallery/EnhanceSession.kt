@@ -13,6 +13,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import java.io.IOException
 import java.util.concurrent.atomic.AtomicBoolean
 
 /** What the photo screen shows; delivered on the main thread. */
@@ -91,6 +92,13 @@ class EnhanceSession(
             } catch (error: EnhanceError) {
                 Log.w(TAG, "enhance failed: ${error.message}", error.cause)
                 EnhanceState.Failed(error.message ?: "enhance failed", cancelled = error is EnhanceError.Cancelled)
+            } catch (error: IOException) {
+                Log.w(TAG, "bundle install failed", error)
+                EnhanceState.Failed(
+                    "the built-in bundle could not be copied to the app's storage (${error.message}); " +
+                        "free some space and try again",
+                    cancelled = false,
+                )
             } catch (error: OutOfMemoryError) {
                 Log.e(TAG, "out of memory", error)
                 EnhanceState.Failed("not enough memory for this photo; downscale or crop it and try again", false)

@@ -33,7 +33,8 @@ class GalleryActivity : Activity() {
             tag = "recents"
         }
         val content = column(
-            text(20f, "Enhance a photo 4x on the phone's NPU"),
+            text(24f, "Edge SR"),
+            text(16f, "Enhance a photo 4x on the phone's NPU"),
             bundleInfo,
             button("Pick a photo") { pick() }.apply { tag = "pick" },
             text(17f, "Recent results"),

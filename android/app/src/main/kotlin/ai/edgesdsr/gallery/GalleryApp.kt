@@ -21,7 +21,7 @@ import java.util.concurrent.Executors
 class GalleryApp : Application() {
     /** Single-threaded dispatcher for model work. */
     val modelDispatcher: CoroutineDispatcher by lazy {
-        Executors.newSingleThreadExecutor { Thread(it, "edge-sr-model") }.asCoroutineDispatcher()
+        Executors.newSingleThreadExecutor { Thread(it, "edge-sr-model").apply { isDaemon = true } }.asCoroutineDispatcher()
     }
 
     /** Main-thread scope of the sessions (never cancelled: the process owns the runs). */
@@ -40,7 +40,7 @@ class GalleryApp : Application() {
      * result bitmap must fit beside the UI).
      */
     fun inputLimit(spec: TileSpec): InputLimit {
-        val am = getSystemService(ActivityManager::class.java)
+        val am = getSystemService(ACTIVITY_SERVICE) as ActivityManager
         val classMb = maxOf(am.memoryClass, am.largeMemoryClass).toLong()
         return InputLimits.fromBudget(classMb * 1024 * 1024 * 3 / 4, spec)
     }
