@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,7 +104,7 @@ def compile_kotlin(
         return False
     compiler = resolve(["kotlin-compiler-embeddable", "kotlinx-coroutines-core"])
     if out.exists():
-        subprocess.run(["rm", "-rf", str(out)], check=True)
+        shutil.rmtree(out)
     out.mkdir(parents=True)
     stamp.unlink(missing_ok=True)
     command = [

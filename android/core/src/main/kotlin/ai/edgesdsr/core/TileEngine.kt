@@ -54,7 +54,14 @@ class EngineResult(
  * toolchain's (`upscale_tiled`), bit for bit.
  *
  * Between tiles it checks the [CancelSignal] (so a cancel takes effect within one tile)
- * and reports [Progress]; every tile's output must be finite.
+ * and reports [Progress]; every tile's output must be finite. [run] blocks: call it off the
+ * main thread, e.g. from a coroutine:
+ *
+ * ```
+ * withContext(Dispatchers.Default) {
+ *     engine.run(image, { band -> band.copyArgb(rows); bitmap.setPixels(...) }, onProgress, { !isActive })
+ * }
+ * ```
  *
  * @param clock nanosecond clock (injectable for tests).
  */
