@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from toolchain.deploy.bundle import file_entry, verify_bundle, write_manifest
-from toolchain.deploy.host_runner import dequantize, open_bundle_runner, quantize
+from toolchain.deploy.host_runner import _Codec, dequantize, open_bundle_runner, quantize
 from toolchain.deploy.manifest import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
@@ -402,3 +402,46 @@ def test_ort_io_golden() -> None:
         dequantize(quantize(x, U8), U8).ravel(),
     )
     check_golden("ort_io.json", {"input": f32_list(x), "expected_lr": expected})
+
+
+CODEC_CASES = {
+    "nchw_float_signed_range": IOTensor("x", (1, 3, 4, 5), "float32", "NCHW", (-1.0, 1.0), None),
+    "nhwc_int8": IOTensor("x", (1, 4, 5, 3), "int8", "NHWC", (0.0, 1.0), QuantParams(1 / 255, -128, "int8")),
+    "nhwc_int16_signed_range": IOTensor(
+        "x", (1, 4, 5, 3), "int16", "NHWC", (-1.0, 1.0), QuantParams(1 / 32767, 0, "int16")
+    ),
+    "nchw_uint8_offset_zero_point": IOTensor(
+        "x", (1, 3, 4, 5), "uint8", "NCHW", (0.0, 1.0), QuantParams(0.0041, 7, "uint8")
+    ),
+}
+
+
+def test_codec_golden() -> None:
+    """The host runner's I/O codec (value range, layout, quantization) for layouts and dtypes the
+    bundle graphs above do not use; the Kotlin TensorCodec must encode and decode identically."""
+    rng = np.random.default_rng(11)
+    cases = []
+    for name, tensor in CODEC_CASES.items():
+        x = rng.uniform(-0.1, 1.1, size=(1, 4, 5, 3)).astype(np.float32)
+        x.ravel()[:8] = (np.arange(8, dtype=np.float32) + np.float32(0.5)) / np.float32(255.0)  # ties
+        codec = _Codec(tensor)
+        encoded = codec.encode(x)
+        decoded = codec.decode(encoded)
+        cases.append(
+            {
+                "name": name,
+                "tensor": {
+                    "shape": list(tensor.shape),
+                    "dtype": tensor.dtype,
+                    "layout": tensor.layout,
+                    "value_range": list(tensor.value_range),
+                    "quant": None
+                    if tensor.quant is None
+                    else {"scale": tensor.quant.scale, "zero_point": tensor.quant.zero_point},
+                },
+                "input": f32_list(x),
+                "encoded": f32_list(encoded) if tensor.dtype == "float32" else encoded.ravel().tolist(),
+                "decoded": f32_list(decoded),
+            }
+        )
+    check_golden("codec.json", {"cases": cases})

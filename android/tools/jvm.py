@@ -94,10 +94,21 @@ def _fingerprint(sources: Sequence[Path], classpath: Sequence[Path], options: Se
 
 
 def compile_kotlin(
-    sources: Sequence[Path], classpath: Sequence[Path], out: Path, module_name: str, jvm_target: str
+    sources: Sequence[Path],
+    classpath: Sequence[Path],
+    out: Path,
+    module_name: str,
+    jvm_target: str,
+    friends: Sequence[Path] = (),
 ) -> bool:
-    """Compile ``sources`` to ``out`` (replaced); returns False when it was already up to date."""
+    """Compile ``sources`` to ``out`` (replaced); returns False when it was already up to date.
+
+    ``friends`` are class folders whose ``internal`` declarations the sources may use (a
+    module's main classes for its tests, as Gradle does).
+    """
     options = ["-jvm-target", jvm_target, "-module-name", module_name]
+    if friends:
+        options.append("-Xfriend-paths=" + ",".join(map(str, friends)))
     stamp = out.with_name(out.name + ".stamp")
     fingerprint = _fingerprint(sources, classpath, options)
     if out.is_dir() and stamp.is_file() and stamp.read_text(encoding="utf-8") == fingerprint:
@@ -163,7 +174,7 @@ def test_classpath(name: str) -> list[Path]:
     sources = _sources(module.root / "src" / "test" / "kotlin")
     if not sources:
         raise BuildError(f"module {name} has no tests under {module.root / 'src/test/kotlin'}")
-    compile_kotlin(sources, classpath, out, f"{name}-test", TEST_JVM_TARGET)
+    compile_kotlin(sources, classpath, out, f"{name}-test", TEST_JVM_TARGET, friends=[BUILD / name / "main"])
     return [out, *classpath]
 
 
