@@ -96,8 +96,11 @@ def test_sm8650_epcontext_runs_in_emulator(
     result = onnx_qnn.compile_qnn_context(qdq_path, tmp_path, S24.qnn_soc_model, S24.htp_arch)
     assert result.cpu_nodes == 0 and result.qnn_nodes > 100
     assert result.soc == "SM8650" and result.qnn_sdk_version.startswith("v2.")
-    nodes = onnx.load(result.epcontext_path).graph.node
-    assert [(n.op_type, n.domain) for n in nodes] == [("EPContext", "com.microsoft")]
+    wrapper = onnx.load(result.epcontext_path)
+    assert [(n.op_type, n.domain) for n in wrapper.graph.node] == [("EPContext", "com.microsoft")]
+    # the phone's older ONNX Runtime refuses a newer IR version than the source graph's
+    assert wrapper.ir_version == onnx.load(qdq_path, load_external_data=False).ir_version
+    assert {o.domain for o in wrapper.opset_import} == {"", "com.microsoft"}
     assert result.context_binary_path.parent == tmp_path
     assert onnx_qnn.context_binary_soc(result.context_binary_path) == "SM8650"
 

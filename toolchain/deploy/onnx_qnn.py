@@ -301,6 +301,24 @@ def _main_context(epcontext_path: Path) -> tuple[Path, str]:
     raise ToolchainError(f"{epcontext_path} has no EPContext node; nothing was compiled for the NPU")
 
 
+def _portable_wrapper(epcontext_path: Path, source_path: Path) -> None:
+    """Rewrite the EPContext model with the source model's IR version and only the opsets it uses.
+
+    ORT writes the wrapper at its own newest IR version (14 for ONNX Runtime 1.32) and imports every
+    domain it knows. Older runtimes, such as the phone's ONNX Runtime for Android or the JVM's 1.29,
+    refuse an IR version newer than theirs, although the wrapper holds one EPContext node.
+    """
+    model = onnx.load(epcontext_path)
+    source = onnx.load(source_path, load_external_data=False)
+    used = {node.domain for node in model.graph.node} | {""}
+    kept = [o for o in model.opset_import if o.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    model.ir_version = min(model.ir_version, source.ir_version)
+    onnx.checker.check_model(model)
+    onnx.save(model, epcontext_path)
+
+
 def compile_qnn_context(
     model_path: Path,
     out_dir: Path,
@@ -347,6 +365,7 @@ def compile_qnn_context(
             f"{cpu_nodes} of {qnn_nodes + cpu_nodes} nodes of {model_path} would run on the CPU, "
             "not the NPU; replace the unsupported ops or pass allow_partial=True"
         )
+    _portable_wrapper(epcontext_path, model_path)
     binary_path, sdk_version = _main_context(epcontext_path)
     target = _read_target(binary_path)
     if target is None or target[1] != htp_arch:
