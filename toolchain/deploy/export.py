@@ -109,7 +109,7 @@ def check_aihub_route(opts: ExportOptions) -> None:
     AI Hub compiles the bundle's ONNX graph (the QDQ graph of an NPU target, or the float graph
     of the cpu target); fp16 NPU bundles, LiteRT-only selections and LiteRT-only targets have none.
     """
-    artifacts = [a for a in opts.target.artifacts if opts.graphs.includes(a)]
+    artifacts = _selected_artifacts(opts)
     quantized_qnn = Artifact.QNN_EPCONTEXT in artifacts and opts.precision is not Precision.FP16
     if quantized_qnn or Artifact.ONNX in artifacts:
         return
