@@ -39,7 +39,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def android(session: nox.Session) -> None:
-    """The Android app on the JVM: golden vectors, core + ort JUnit 5 tests, engine parity (Maven, JDK 17).
+    """The Android app: golden vectors, core + ort JUnit 5 tests, engine parity, UI tests, signed APK.
 
     Kotlin, JUnit and ONNX Runtime come from Maven Central with the versions of
     android/gradle/libs.versions.toml; downloads are cached in android/.cache (ignored).
@@ -51,6 +51,10 @@ def android(session: nox.Session) -> None:
     if not Path("exports/nano-s24-dsp-a16w8/manifest.json").is_file():
         session.run("toolchain", "export", "--target", "s24-dsp", "--out", "exports/nano-s24-dsp-a16w8")
     session.run("python", "android/tools/parity.py", "--bundle", "exports/nano-s24-dsp-a16w8")
+    # The app: Robolectric UI tests (ORT for the JVM), then the APK from Debian's build tools (root once).
+    session.run("bash", "android/tools/install_android_sdk.sh", external=True)
+    session.run("python", "android/tools/robolectric.py")
+    session.run("python", "android/tools/apk.py")
 
 
 @nox.session(venv_backend="none")

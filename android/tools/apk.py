@@ -95,7 +95,8 @@ def check_tools() -> None:
     missing += [str(p) for p in (DX_JAR, ANDROID_23_JAR) if not p.is_file()]
     if missing:
         raise ApkError(
-            f"missing Android build tools ({', '.join(missing)}); run `bash android/tools/install_android_sdk.sh`"
+            f"missing Android build tools ({', '.join(missing)}); "
+            "run `bash android/tools/install_android_sdk.sh`"
         )
 
 
@@ -131,7 +132,8 @@ class Aar:
         if not zipfile.is_zipfile(source):
             raise ApkError(f"{source} is not an AAR (not a zip file); pass the .aar file itself")
         self.source = source
-        key = hashlib.sha256(f"{source.resolve()}:{source.stat().st_size}:{source.stat().st_mtime_ns}".encode())
+        stat = source.stat()
+        key = hashlib.sha256(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         self.root = CACHE / "aars" / f"{source.stem}-{key.hexdigest()[:10]}"
         if not self.root.is_dir():
             tmp = self.root.with_name(self.root.name + ".tmp")
@@ -368,7 +370,8 @@ def local_manifest() -> Path:
         raise ApkError("AndroidManifest.xml has no <application> element")
     out = BUILD / "AndroidManifest.xml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text.replace("<application", '<application android:extractNativeLibs="true"', 1), encoding="utf-8")
+    text = text.replace("<application", '<application android:extractNativeLibs="true"', 1)
+    out.write_text(text, encoding="utf-8")
     return out
 
 
@@ -392,12 +395,6 @@ def link_resources(out: Path, assets: Path, manifest: Path) -> None:
             str(TARGET_SDK),
             "-A",
             assets,
-            "-0",
-            "onnx",
-            "-0",
-            "bin",
-            "-0",
-            "tflite",
             res_zip,
         ],
         "aapt2 link",
@@ -409,7 +406,8 @@ def dex_folder(folder: Path) -> list[Path]:
     """Dex files of a class folder (app, core, ort), rebuilt when its compile stamp is newer."""
     out = BUILD / f"dex-{folder.parent.name}"
     stamp = folder.with_name(folder.name + ".stamp")
-    if not (out / "classes.dex").is_file() or (stamp.is_file() and out.stat().st_mtime < stamp.stat().st_mtime):
+    stale = stamp.is_file() and out.is_dir() and out.stat().st_mtime < stamp.stat().st_mtime
+    if stale or not (out / "classes.dex").is_file():
         dex([folder], out)
     return sorted(out.glob("classes*.dex"), key=lambda p: (len(p.name), p.name))
 
@@ -457,8 +455,8 @@ def verify(apk: Path) -> dict[str, str]:
         for what, names in missing.items():
             print(f"apk:   {what}: {', '.join(names)}")
         print(
-            f"apk: Maven Central does not serve the ONNX Runtime Android / QNN AARs to this machine; pass them "
-            f"with --aar PATH (or {AARS_ENV}) to package them."
+            "apk: Maven Central does not serve the ONNX Runtime Android / QNN AARs to this machine; "
+            f"pass them with --aar PATH (or {AARS_ENV}) to package them."
         )
         print("apk: " + "!" * 72)
     size = apk.stat().st_size
@@ -483,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bundle",
         type=Path,
         default=DEFAULT_BUNDLE,
-        help="bundle folder shipped in assets; exported with `toolchain export` when missing (default: %(default)s)",
+        help="bundle folder shipped in assets; exported with `toolchain export` when missing "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--aar",

@@ -37,8 +37,17 @@ DOCS = apk.ANDROID / "docs"
 TESTS = apk.APP / "src" / "test" / "kotlin"
 TEST_LIBRARIES = ("robolectric", "robolectric-nativeruntime", "junit4", "onnxruntime-jvm")
 JUNIT_MAIN = "org.junit.runner.JUnitCore"
+DOC_SCREENSHOTS = ("gallery", "photo-progress", "photo-compare")  # shown in android/README.md
 # JDK internals Robolectric's interceptors reach into (what its Gradle plugin opens too).
-OPENS = ("java.io", "java.lang", "java.lang.reflect", "java.net", "java.nio", "java.util", "java.util.concurrent")
+OPENS = (
+    "java.io",
+    "java.lang",
+    "java.lang.reflect",
+    "java.net",
+    "java.nio",
+    "java.util",
+    "java.util.concurrent",
+)
 
 
 def test_config(resources_apk: Path, assets: Path, out: Path) -> Path:
@@ -80,7 +89,8 @@ def build(bundle: Path) -> list[Path]:
     if not sources:
         raise BuildError(f"no tests under {TESTS}")
     test_classes = OUT / "test-classes"
-    compile_kotlin(sources, [app_classes, *runtime, *aar_jars, *libraries, *framework], test_classes, "app-test", "17")
+    test_classpath = [app_classes, *runtime, *aar_jars, *libraries, *framework]
+    compile_kotlin(sources, test_classpath, test_classes, "app-test", "17")
     assets = OUT / "assets"
     apk.stage_assets(bundle, assets)
     resources_apk = OUT / "resources.ap_"
@@ -93,9 +103,8 @@ def build(bundle: Path) -> list[Path]:
 
 def test_classes(root: Path) -> list[str]:
     """Fully qualified names of the *Test classes compiled under ``root``."""
-    return sorted(
-        ".".join(p.relative_to(root).with_suffix("").parts) for p in root.rglob("*Test.class") if "$" not in p.name
-    )
+    classes = [p for p in root.rglob("*Test.class") if "$" not in p.name]
+    return sorted(".".join(p.relative_to(root).with_suffix("").parts) for p in classes)
 
 
 def pathing_jar(classpath: Sequence[Path], out: Path) -> Path:
@@ -147,10 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("tests", nargs="*", help="test classes to run (default: every *Test)")
     parser.add_argument(
-        "--bundle", type=Path, default=apk.DEFAULT_BUNDLE, help="bundle in the app's assets (default: %(default)s)"
+        "--bundle",
+        type=Path,
+        default=apk.DEFAULT_BUNDLE,
+        help="bundle in the app's assets (default: %(default)s)",
     )
     parser.add_argument(
-        "--update-screenshots", action="store_true", help="copy the rendered PNGs to android/docs/ (for the README)"
+        "--update-screenshots",
+        action="store_true",
+        help="copy the rendered PNGs to android/docs/ (for the README)",
     )
     args = parser.parse_args(argv)
     try:
@@ -158,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(classpath, args.tests)
         if args.update_screenshots:
             DOCS.mkdir(exist_ok=True)
-            for png in sorted(SCREENSHOTS.glob("*.png")):
+            for png in (SCREENSHOTS / f"{name}.png" for name in DOC_SCREENSHOTS):
+                if not png.is_file():
+                    raise BuildError(f"the tests did not render {png.name}")
                 shutil.copy2(png, DOCS / png.name)
                 print(f"robolectric: {png.name} -> {(DOCS / png.name).relative_to(apk.REPO)}")
     except (apk.ApkError, DepsError, BuildError) as exc:

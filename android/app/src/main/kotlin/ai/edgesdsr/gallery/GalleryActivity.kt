@@ -93,7 +93,7 @@ class GalleryActivity : Activity() {
             recentList.addView(text(14f, "None yet: enhanced photos you save appear here (Pictures/Enhanced)."))
             return
         }
-        for (uri in recents) {
+        for ((uri, name) in recents) {
             val thumb = ImageView(this).apply { scaleType = ImageView.ScaleType.CENTER_CROP }
             val thumbnail = loadThumbnail(uri)
             if (thumbnail == null) {
@@ -101,7 +101,7 @@ class GalleryActivity : Activity() {
                 continue
             }
             thumb.setImageBitmap(thumbnail)
-            val label = text(14f, uri.lastPathSegment ?: uri.toString())
+            val label = text(14f, "$name\nPictures/${GallerySaver.ALBUM}")
             val entry = LinearLayout(this).apply {
                 orientation = LinearLayout.HORIZONTAL
                 addView(thumb, LinearLayout.LayoutParams(dp(72), dp(72)))

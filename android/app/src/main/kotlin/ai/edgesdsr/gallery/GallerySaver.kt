@@ -25,9 +25,8 @@ import java.util.Locale
  * a failure removes the half-inserted entry and becomes [EnhanceError.SaveFailed].
  */
 class GallerySaver(private val resolver: ContentResolver, private val scratch: File) {
-    /** Saves [bitmap] as `<name>_x4.jpg` with [info]'s orientation and date; returns its content URI. */
-    fun save(bitmap: Bitmap, info: PhotoInfo, scale: Int): Uri {
-        val displayName = "${info.name.substringBeforeLast('.')}_x$scale.jpg"
+    /** Saves [bitmap] as [displayName] with [info]'s orientation and date; returns its content URI. */
+    fun save(bitmap: Bitmap, info: PhotoInfo, displayName: String): Uri {
         val temp = File(scratch, "save-${System.nanoTime()}.jpg")
         var inserted: Uri? = null
         try {
@@ -88,6 +87,9 @@ class GallerySaver(private val resolver: ContentResolver, private val scratch: F
         /** Album folder under Pictures. */
         const val ALBUM = "Enhanced"
         private const val JPEG_QUALITY = 95
+
+        /** `<photo name>_x4.jpg`. */
+        fun displayName(info: PhotoInfo, scale: Int): String = "${info.name.substringBeforeLast('.')}_x$scale.jpg"
 
         /** Storage full vs permission vs other, from the I/O error's text (errno names). */
         fun problemOf(error: IOException): SaveProblem {

@@ -199,18 +199,19 @@ class PhotoActivity : Activity() {
         val done = current.state as? EnhanceState.Done ?: return
         save.isEnabled = false
         message.text = "Saving..."
+        val name = GallerySaver.displayName(current.photo.info, done.scale)
         app.scope.launch {
             val outcome: Any = withContext(app.modelDispatcher) {
                 try {
-                    GallerySaver(contentResolver, cacheDir).save(done.result, current.photo.info, done.scale)
+                    GallerySaver(contentResolver, cacheDir).save(done.result, current.photo.info, name)
                 } catch (error: EnhanceError) {
                     error
                 }
             }
             when (outcome) {
                 is Uri -> {
-                    app.recents.add(outcome)
-                    message.text = "Saved to Pictures/${GallerySaver.ALBUM}"
+                    app.recents.add(Recent(outcome, name))
+                    message.text = "Saved to Pictures/${GallerySaver.ALBUM}/$name"
                 }
                 is EnhanceError -> {
                     showError(outcome.message)

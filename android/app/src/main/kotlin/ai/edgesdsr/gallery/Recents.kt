@@ -3,22 +3,27 @@ package ai.edgesdsr.gallery
 import android.content.Context
 import android.net.Uri
 
-/** The gallery screen's "recent results": content URIs of saved photos, newest first (at most [MAX]). */
+/** A saved result: its content URI and the file name it got. */
+data class Recent(val uri: Uri, val name: String)
+
+/** The gallery screen's "recent results": saved photos, newest first (at most [MAX]). */
 class Recents(context: Context) {
     private val prefs = context.getSharedPreferences("recents", Context.MODE_PRIVATE)
 
     /** Saved results, newest first. */
-    fun list(): List<Uri> = prefs.getString(KEY, "").orEmpty().lines().filter { it.isNotBlank() }.map(Uri::parse)
-
-    /** Records [uri] as the newest result. */
-    fun add(uri: Uri) {
-        val next = (listOf(uri) + list().filter { it != uri }).take(MAX)
-        prefs.edit().putString(KEY, next.joinToString("\n")).apply()
+    fun list(): List<Recent> = prefs.getString(KEY, "").orEmpty().lines().mapNotNull { line ->
+        val (uri, name) = line.split('\t', limit = 2).takeIf { it.size == 2 } ?: return@mapNotNull null
+        Recent(Uri.parse(uri), name)
     }
 
+    /** Records [recent] as the newest result. */
+    fun add(recent: Recent) = store(listOf(recent) + list().filter { it.uri != recent.uri })
+
     /** Forgets [uri] (deleted from the gallery). */
-    fun remove(uri: Uri) {
-        prefs.edit().putString(KEY, list().filter { it != uri }.joinToString("\n")).apply()
+    fun remove(uri: Uri) = store(list().filter { it.uri != uri })
+
+    private fun store(recents: List<Recent>) {
+        prefs.edit().putString(KEY, recents.take(MAX).joinToString("\n") { "${it.uri}\t${it.name}" }).apply()
     }
 
     private companion object {

@@ -4,7 +4,6 @@ import ai.edgesdsr.core.SaveProblem
 import ai.edgesdsr.core.TileSpec
 import android.app.Activity
 import android.app.ActivityManager
-import android.content.ContentUris
 import android.content.Intent
 import android.graphics.Bitmap
 import android.graphics.BitmapFactory
@@ -31,10 +30,7 @@ import org.robolectric.Shadows.shadowOf
 import org.robolectric.android.controller.ActivityController
 import org.robolectric.annotation.Config
 import org.robolectric.annotation.GraphicsMode
-import java.io.ByteArrayOutputStream
 import java.io.File
-import java.io.IOException
-import java.io.OutputStream
 
 /**
  * The real Activities on Robolectric (API 35, native graphics), with the default bundle from
@@ -104,25 +100,24 @@ class GalleryUiTest {
         assertEquals(1f, compare.zoom, 1e-6f)
         screenshot(photo, "photo-compare")
 
-        val resolver = shadowOf(app.contentResolver)
-        resolver.setNextDatabaseIdForInserts(41)
-        val saved = ByteArrayOutputStream()
-        resolver.registerOutputStream(ContentUris.withAppendedId(MediaStore.Images.Media.EXTERNAL_CONTENT_URI, 41), saved)
+        val media = Robolectric.setupContentProvider(FakeMediaStore::class.java, MediaStore.AUTHORITY)
         photo.click("save")
-        waitUntil("saved") { photo.text("message") == "Saved to Pictures/Enhanced" }
-        val values = resolver.insertStatements.single().contentValues
+        waitUntil("saved") { photo.text("message") == "Saved to Pictures/Enhanced/sample_x4.jpg" }
+        val values = media.inserted.single()
+        assertEquals(0, media.updated.single().getAsInteger(MediaStore.MediaColumns.IS_PENDING))
         assertEquals("Pictures/Enhanced", values.getAsString(MediaStore.MediaColumns.RELATIVE_PATH))
         assertEquals("sample_x4.jpg", values.getAsString(MediaStore.MediaColumns.DISPLAY_NAME))
         assertEquals(90, values.getAsInteger(MediaStore.Images.ImageColumns.ORIENTATION))
         assertEquals(GallerySaver.takenMillis(CAPTURE_DATE), values.getAsLong(MediaStore.Images.ImageColumns.DATE_TAKEN))
-        val jpeg = File(app.cacheDir, "saved.jpg").apply { writeBytes(saved.toByteArray()) }
+        val jpeg = media.files.values.single()
+        assertTrue("saved ${jpeg.length()} bytes", jpeg.length() > 10_000)
         val exif = ExifInterface(jpeg.path)
         assertEquals(ExifInterface.ORIENTATION_ROTATE_90, exif.getAttributeInt(ExifInterface.TAG_ORIENTATION, 0))
         assertEquals(CAPTURE_DATE, exif.getAttribute(ExifInterface.TAG_DATETIME_ORIGINAL))
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
-        BitmapFactory.decodeByteArray(saved.toByteArray(), 0, saved.size(), bounds)
-        assertEquals("saved ${saved.size()} bytes", 1024 to 768, bounds.outWidth to bounds.outHeight)
-        assertEquals(1, app.recents.list().size)
+        BitmapFactory.decodeFile(jpeg.path, bounds)
+        assertEquals(1024 to 768, bounds.outWidth to bounds.outHeight)
+        assertEquals(listOf("sample_x4.jpg"), app.recents.list().map { it.name })
         photo.finish()
 
         val back = launch(Robolectric.buildActivity(GalleryActivity::class.java))
@@ -228,18 +223,13 @@ class GalleryUiTest {
         waitUntil("photo loaded") { photo.find<Button>("enhance").isEnabled }
         photo.click("enhance")
         waitUntil("result") { photo.text("status").startsWith("Enhanced") }
-        val resolver = shadowOf(app.contentResolver)
-        resolver.setNextDatabaseIdForInserts(7)
-        resolver.registerOutputStream(
-            ContentUris.withAppendedId(MediaStore.Images.Media.EXTERNAL_CONTENT_URI, 7),
-            object : OutputStream() {
-                override fun write(b: Int) = throw IOException("write failed: ENOSPC (No space left on device)")
-            },
-        )
+        val media = Robolectric.setupContentProvider(FakeMediaStore::class.java, MediaStore.AUTHORITY)
+        media.target = File("/dev/full")
         photo.click("save")
         waitUntil("save failure") { photo.text("message").startsWith("error:") }
         assertTrue(photo.text("message"), photo.text("message").startsWith("error: ${SaveProblem.STORAGE_FULL.message}"))
         assertTrue(photo.find<Button>("save").isEnabled)
+        assertTrue("the pending entry is removed", media.files.isEmpty())
     }
 
     private fun <A : Activity> launch(controller: ActivityController<A>): A {
