@@ -418,8 +418,29 @@ def test_errors_are_caught_at_the_root_for_any_command() -> None:
     [
         (("export", "--target", "pixel9"), ("unknown target 'pixel9'", "s24-dsp")),
         (("export", "--precision", "a4w4"), ("unknown precision 'a4w4'", "a16w8")),
-        (("upscale", "x.png", "-o", "y.png", "--device", "gpu"), ("unknown --device 'gpu'", "cpu or cuda")),
+        (("upscale", "x.png", "-o", "y.png", "--device", "gpu"), ("--device 'gpu'", "available: cpu")),
+        (("upscale", "x.png", "-o", "y.png", "--device", "tpu"), ("--device 'tpu'", "available: cpu")),
+        (("upscale", "x.png", "-o", "y.png", "--device", "meta"), ("--device 'meta'", "available: cpu")),
+        (("eval", "--data", "d", "--device", "meta"), ("--device 'meta'", "available: cpu")),
     ],
 )
 def test_option_values_are_validated_types(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
     assert_one_line_error(invoke(*args), *needles)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1", "mps"])
+def test_gpu_devices_are_accepted_names_or_one_line_errors(
+    tmp_path: Path, tiny_ckpt: Path, device: str
+) -> None:
+    """cuda:N is how PyTorch users name a GPU: it runs where it exists, else one line lists what exists."""
+    from toolchain.upscaler import available_devices
+
+    photo(20, 20).save(tmp_path / "in.png")
+    result = invoke(
+        "upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", tiny_ckpt, "--device", device
+    )
+    if device in available_devices():
+        assert result.exit_code == 0, result.output
+    else:
+        assert_one_line_error(result, f"--device '{device}' is not available", "available: cpu")
+        assert not (tmp_path / "o.png").exists()

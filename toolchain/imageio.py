@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -382,36 +383,72 @@ def save_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, qua
         raise _unwritable(path, exc) from exc
 
 
+# Rough lower bounds of encoded size / raw 8-bit size for upscaled photos: refuse only when even
+# a well-compressed file cannot fit, so a tight disk is reported before the computation, not after.
+_MIN_COMPRESSION = {"PNG": 0.25, "JPEG": 0.05, "WEBP": 0.05}
+
+
+def check_free_space(path: Path, width: int, height: int, channels: int = 3) -> None:
+    """Refuse up front when the folder of ``path`` lacks room for a ``width`` x ``height`` image.
+
+    The estimate is deliberately low (see ``_MIN_COMPRESSION``); an unknown free space passes.
+    """
+    fmt = _SAVE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        return
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    needed = int(width * height * channels * _MIN_COMPRESSION[fmt])
+    if needed > free:
+        raise ToolchainError(
+            f"not enough free space for {_show(Path(path))}: a {width}x{height} {fmt} needs about "
+            f"{needed / 1e6:.0f} MB, {folder} has {free / 1e6:.0f} MB free; free space or choose another -o"
+        )
+
+
 # --------------------------------------------------------------------------- CLI paths
 
 
-def collect_inputs(inputs: list[Path]) -> list[Path]:
+@dataclass(frozen=True)
+class InputScan:
+    """The image files to process and the files of the given folders that are not images."""
+
+    images: list[Path]
+    skipped: list[Path]
+
+
+def scan_inputs(inputs: list[Path]) -> InputScan:
     """Expand files and folders into a de-duplicated, ordered list of image files.
 
     Folders are listed non-recursively, sorted by name, keeping files whose suffix is in
     SUPPORTED_SUFFIXES (case-insensitive) and skipping hidden files (leading dot, e.g.
-    macOS ``._x.jpg`` resource files and unfinished temporary outputs). Raises
-    ToolchainError for no inputs, a missing path, a file with an unsupported suffix, an
-    unreadable folder or a folder without images.
+    macOS ``._x.jpg`` resource files and unfinished temporary outputs); the other files of a
+    folder are returned as ``skipped`` (sub-folders are neither). Raises ToolchainError for no
+    inputs, a missing path, a file with an unsupported suffix, an unreadable folder or a folder
+    without images.
     """
     if not inputs:
         raise ToolchainError("no input images given; pass image files or folders")
     found: list[Path] = []
+    skipped: list[Path] = []
     for given in inputs:
         given = Path(given)
         if not given.exists():
             raise ToolchainError(f"{_show(given)} does not exist; check the input path")
         if given.is_dir():
             try:
-                entries = sorted(given.iterdir(), key=lambda p: p.name)
+                entries = sorted((p for p in given.iterdir() if p.is_file()), key=lambda p: p.name)
             except OSError as exc:
                 raise ToolchainError(
                     f"cannot list the folder {_show(given)} ({_reason(exc)}); check its permissions"
                 ) from None
             images = [
-                p
-                for p in entries
-                if p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".") and p.is_file()
+                p for p in entries if p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
             ]
             if not images:
                 raise ToolchainError(
@@ -419,6 +456,7 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
                     "pass a folder with images or the image files themselves"
                 )
             found.extend(images)
+            skipped.extend(p for p in entries if p not in images)
         else:
             _check_suffix(given, "read")
             found.append(given)
@@ -429,7 +467,12 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
         if key not in seen:
             seen.add(key)
             unique.append(candidate)
-    return unique
+    return InputScan(unique, skipped)
+
+
+def collect_inputs(inputs: list[Path]) -> list[Path]:
+    """The image files of :func:`scan_inputs` (for callers that need no count of skipped files)."""
+    return scan_inputs(inputs).images
 
 
 def output_path_for(input_path: Path, out: Path, n_inputs: int) -> Path:

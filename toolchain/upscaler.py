@@ -7,6 +7,8 @@ exported graphs share one code path.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from toolchain.errors import ToolchainError
-from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image, save_image
+from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, check_free_space, load_image, save_image
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import OneStepSR
 from toolchain.tiling import Tile, TilePlan, TileSpec, plan_tiles, upscale_tiled
@@ -34,6 +36,9 @@ class TileRunner(Protocol):
     def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray: ...
 
 
+MAX_NOISE_SCALE = 1.0  # 1 draws z_1 exactly as training's forward process does at t = 1
+
+
 @dataclass(frozen=True)
 class NoiseConfig:
     """Latent noise at t = 1. scale 0 (default) is deterministic: eps = 0."""
@@ -41,11 +46,31 @@ class NoiseConfig:
     scale: float = 0.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.scale) or not 0.0 <= self.scale <= MAX_NOISE_SCALE:
+            raise ToolchainError(
+                f"--noise-scale must be a finite number from 0 to {MAX_NOISE_SCALE:g}, got {self.scale}"
+            )
+
+
+def available_devices() -> list[str]:
+    """The torch devices this machine can run on: cpu, cuda and cuda:N per GPU, mps on Apple."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
 
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ToolchainError("--device cuda requested but CUDA is not available; use --device cpu")
-    return torch.device(name)
+    """``--device`` as a torch device; unknown or unavailable is a one-line error listing the others."""
+    available = available_devices()
+    if name.strip().lower() in available:
+        return torch.device(name.strip().lower())
+    known = name.strip().lower() in ("cuda", "mps") or re.fullmatch(r"cuda:\d+", name.strip().lower())
+    problem = "is not available on this machine" if known else "is not a device this toolchain runs on"
+    raise ToolchainError(f"--device '{name}' {problem}; available: {', '.join(available)}")
 
 
 class TorchTileRunner:
@@ -87,6 +112,30 @@ class TorchTileRunner:
         return hr.permute(0, 2, 3, 1).float().cpu().numpy()
 
 
+class FiniteCheckedRunner:
+    """Wraps any tile runner and refuses NaN/Inf output, which would otherwise be written as black.
+
+    A model with a corrupt (non-finite) weight or an unstable graph yields such tiles; the error
+    stops the image before anything is written.
+    """
+
+    def __init__(self, runner: TileRunner) -> None:
+        self.runner = runner
+
+    def start_image(self, plan: TilePlan) -> None:
+        self.runner.start_image(plan)
+
+    def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray:
+        hr = self.runner(tiles_nhwc, tiles)
+        if not np.isfinite(hr).all():
+            t = tiles[int(np.flatnonzero(~np.isfinite(hr).reshape(len(tiles), -1).all(axis=1))[0])]
+            raise ToolchainError(
+                f"the model produced NaN/Inf pixels (LR tile at x={t.x}, y={t.y}); its weights are "
+                "corrupt or numerically unstable: use another --checkpoint or re-export the bundle"
+            )
+        return hr
+
+
 def upscale_loaded(
     image: LoadedImage,
     runner: TileRunner,
@@ -97,6 +146,7 @@ def upscale_loaded(
     """Upscale RGB with the model (tiled) and alpha bicubically; returns uint8 RGB and alpha."""
     h, w = image.rgb.shape[:2]
     plan = plan_tiles(h, w, spec)
+    runner = FiniteCheckedRunner(runner)
     runner.start_image(plan)
     tick = None if progress is None else lambda done: progress(done, plan.num_tiles)
     rgb = upscale_tiled(image.rgb, spec, runner, batch_size, tick, out_dtype=np.uint8)
@@ -116,8 +166,13 @@ def upscale_file(
     batch_size: int = 4,
     progress: Progress | None = None,
 ) -> tuple[int, int]:
-    """Read ``src``, upscale, write ``dst`` atomically; returns the output (width, height)."""
+    """Read ``src``, upscale, write ``dst`` atomically; returns the output (width, height).
+
+    Free space for ``dst`` is checked (roughly) before the computation, not found lacking after it.
+    """
     image = load_image(src, MAX_INPUT_PIXELS)
+    w, h = image.size
+    check_free_space(dst, w * spec.scale, h * spec.scale, 3 if image.alpha is None else 4)
     rgb, alpha = upscale_loaded(image, runner, spec, batch_size, progress)
     save_image(dst, rgb, alpha)
     return rgb.shape[1], rgb.shape[0]

@@ -3,39 +3,83 @@ common options and their validated types."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer.core import TyperGroup
 
+from toolchain.cli.signals import (
+    EXIT_ERROR,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    INTERRUPTED,
+    TERMINATED,
+    Terminated,
+)
 from toolchain.deploy.targets import TARGETS, Precision, Target, get_target
 from toolchain.errors import ToolchainError
 
-err_console = Console(stderr=True)
-out_console = Console()
+# soft_wrap: a line is never broken at the terminal width (or at 80 columns when piped), so every
+# stdout line a script parses stays one line.
+err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+def print_error(message: str) -> None:
+    """The one form of every error the CLI reports: ``error: <message>`` on one stderr line."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _print_error(exc: ToolchainError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    print_error(str(exc))
 
 
 class RootGroup(TyperGroup):
-    """The ``toolchain`` command group: a ToolchainError from any command, sub-command or option
-    parser becomes ``error: <message>`` on stderr and exit code 1, so no command needs to opt in."""
+    """The ``toolchain`` command group: every failure of any command, sub-command or option parser
+    ends as one ``error: <message>`` line on stderr. Exit codes: 1 for any error (bad input or
+    usage), 130 for Ctrl-C, 143 for SIGTERM."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_errors():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        with _one_line_errors():
             return super().invoke(ctx)
-        except ToolchainError as exc:
-            _print_error(exc)
-            raise typer.Exit(code=1) from None
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except ToolchainError as exc:
+        _print_error(exc)
+        raise typer.Exit(code=EXIT_ERROR) from None
+    except click.UsageError as exc:
+        hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        print_error(exc.format_message().rstrip(".") + hint)
+        raise typer.Exit(code=EXIT_ERROR) from None
+    except KeyboardInterrupt:
+        print_error(INTERRUPTED)
+        raise typer.Exit(code=EXIT_SIGINT) from None
+    except Terminated:
+        print_error(TERMINATED)
+        raise typer.Exit(code=EXIT_SIGTERM) from None
 
 
 def friendly_errors(fn: F) -> F:
@@ -53,12 +97,14 @@ def friendly_errors(fn: F) -> F:
 
 
 def progress_bar() -> Progress:
-    """A rich progress bar on stderr (plain, non-animated output when not a terminal)."""
+    """A rich progress bar on stderr: steps done (tiles, images), elapsed time and ETA."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     )
@@ -84,14 +130,22 @@ def parse_precision(value: str) -> Precision:
         ) from None
 
 
-DEVICES = ("cpu", "cuda")
-
-
 def parse_device(value: str) -> str:
-    """``--device``: cpu or cuda (whether CUDA is available is checked when it is used)."""
-    if value not in DEVICES:
-        raise ToolchainError(f"unknown --device '{value}'; use {' or '.join(DEVICES)}")
-    return value
+    """``--device``: cpu, cuda, cuda:N or mps, checked against what this machine has."""
+    from toolchain.upscaler import resolve_device
+
+    return str(resolve_device(value))
+
+
+def check_range(option: str, value: float, low: float, high: float | None = None) -> None:
+    """A numeric option must be finite and within [low, high]; otherwise one line naming the range.
+
+    click's own ranges let ``nan`` through (every comparison with nan is false), so every float
+    and int option of the CLI is checked here.
+    """
+    allowed = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        raise ToolchainError(f"{option} must be a finite number {allowed}, got {value}")
 
 
 TargetOption = Annotated[
@@ -109,6 +163,12 @@ PrecisionOption = Annotated[
     ),
 ]
 DeviceOption = Annotated[
-    str, typer.Option("--device", parser=parse_device, metavar="cpu|cuda", help="Torch device: cpu or cuda.")
+    str,
+    typer.Option(
+        "--device",
+        parser=parse_device,
+        metavar="cpu|cuda|cuda:N|mps",
+        help="Torch device; one that this machine lacks is refused with the list of those it has.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]

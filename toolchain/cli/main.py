@@ -10,6 +10,7 @@ from toolchain.cli.degrade import degrade
 from toolchain.cli.deploy import export, targets, verify_bundle_command
 from toolchain.cli.evaluate import evaluate_command
 from toolchain.cli.info import info
+from toolchain.cli.signals import install_signal_handlers
 from toolchain.cli.train import train
 from toolchain.cli.upscale import upscale
 
@@ -33,8 +34,9 @@ app.add_typer(bench.app, name="bench")
 
 
 def run() -> None:
+    install_signal_handlers()  # SIGTERM unwinds (temporary files removed) instead of killing mid-write
     app()
 
 
-if __name__ == "__main__":  # torchrun -m toolchain.cli.main ...
+if __name__ == "__main__":  # torchrun -m toolchain.cli.main ... (the console script is cli/launch.py)
     run()

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import enum
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from click.core import ParameterSource
 
 from toolchain.cli.common import (
     CheckpointOption,
     DeviceOption,
+    JsonOption,
+    check_range,
     err_console,
     out_console,
+    print_error,
     progress_bar,
 )
 from toolchain.errors import ToolchainError
-from toolchain.imageio import check_writable_output, collect_inputs, output_path_for
+from toolchain.imageio import check_writable_output, output_path_for, scan_inputs
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.tiling import TileSpec, default_overlap
 from toolchain.upscaler import NoiseConfig, TileRunner, TorchTileRunner, resolve_device, upscale_file
@@ -28,6 +34,7 @@ class HostRuntime(enum.StrEnum):
 
 
 def upscale(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Images (PNG, JPEG, WebP) or folders of images.")],
     out: Annotated[
         Path,
@@ -46,25 +53,37 @@ def upscale(
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass (memory vs speed).")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the latent noise (used when --noise-scale > 0).")] = 0,
     noise_scale: Annotated[
-        float, typer.Option(help="Latent noise at t=1; 0 is deterministic (the paper's default).")
+        float,
+        typer.Option(help="Latent noise at t=1, from 0 to 1; 0 is deterministic (the paper's default)."),
     ] = 0.0,
     bundle: Annotated[
         Path | None,
         typer.Option(
-            help="Run an exported bundle's graphs on the host CPU instead of torch (uses its tile plan)."
+            help="Run an exported bundle's graphs on the host CPU instead of torch (uses its tile plan; "
+            "not combinable with --checkpoint, --device, --tile, --overlap, --noise-scale, --seed)."
         ),
     ] = None,
     runtime: Annotated[
         HostRuntime, typer.Option(help="With --bundle: which host runtime runs its graph.")
     ] = HostRuntime.ONNX,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(help="Stop at the first image that fails (default: finish the batch, then report)."),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Upscale images 4x with the one-step Edge-SD-SR model, tile by tile, seam-free.
 
-    Example: toolchain upscale photo.jpg -o photo_x4.png
+    Stdout gets one `INPUT -> OUTPUT (WxH)` line per written image (or one JSON object with
+    --json); progress, failures and the batch summary go to stderr. A batch processes every image
+    and exits 1 if any failed. Example: toolchain upscale photo.jpg -o photo_x4.png
     """
-    if batch_size < 1:
-        raise ToolchainError(f"--batch-size must be >= 1, got {batch_size}")
-    sources = collect_inputs(inputs)
+    check_range("--batch-size", batch_size, 1)
+    noise = NoiseConfig(noise_scale, seed)
+    if bundle is not None:
+        _refuse_with_bundle(ctx, ("checkpoint", "device", "tile", "overlap", "noise_scale", "seed"))
+    scan = scan_inputs(inputs)
+    sources = scan.images
     targets = [output_path_for(src, out, len(sources)) for src in sources]
     seen: dict[Path, Path] = {}
     for src, dst in zip(sources, targets, strict=True):
@@ -83,8 +102,10 @@ def upscale(
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
         spec = _spec(model, tile, overlap)
-        runner = TorchTileRunner(model, resolve_device(device), NoiseConfig(noise_scale, seed))
+        runner = TorchTileRunner(model, resolve_device(device), noise)
         source = str(checkpoint)
+    stop_on_error = fail_fast or (len(sources) == 1 and not scan.skipped)
+    report = BatchReport(skipped=[str(p) for p in scan.skipped])
     with progress_bar() as progress:
         for src, dst in zip(sources, targets, strict=True):
             task = progress.add_task(src.name, total=None)
@@ -92,10 +113,57 @@ def upscale(
             def advance(done: int, total: int, task: int = task) -> None:
                 progress.update(task, completed=done, total=total)
 
-            w, h = upscale_file(src, dst, runner, spec, batch_size, advance)
-            progress.remove_task(task)
-            out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
-    err_console.print(f"upscaled {len(sources)} image(s) with {source}", highlight=False)
+            try:
+                w, h = upscale_file(src, dst, runner, spec, batch_size, advance)
+            except ToolchainError as exc:
+                if stop_on_error:
+                    raise
+                report.failed.append({"input": str(src), "error": _naming(src, exc)})
+                print_error(_naming(src, exc))
+                continue
+            finally:
+                progress.remove_task(task)
+            report.written.append({"input": str(src), "output": str(dst), "width": w, "height": h})
+            if not as_json:
+                out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+    err_console.print(f"{report.summary()} with {source}", highlight=False)
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+@dataclass
+class BatchReport:
+    """What an upscale run did, per input; ``--json`` prints it as is."""
+
+    written: list[dict[str, object]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """``12 written, 2 failed, 3 skipped (not images)``."""
+        return (
+            f"{len(self.written)} written, {len(self.failed)} failed, "
+            f"{len(self.skipped)} skipped (not images)"
+        )
+
+
+def _naming(src: Path, exc: ToolchainError) -> str:
+    """The error's message, prefixed with the input it happened on unless it names it already."""
+    message = str(exc)
+    return message if src.name in message else f"{src}: {message}"
+
+
+def _refuse_with_bundle(ctx: typer.Context, names: tuple[str, ...]) -> None:
+    """--bundle brings its own graph and tile plan: torch-only options given with it are an error."""
+    given = [n for n in names if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ToolchainError(
+            f"--bundle runs the bundle's own graph and tile plan, so {flags} cannot apply; drop "
+            f"{'it' if len(given) == 1 else 'them'} or drop --bundle"
+        )
 
 
 def _spec(model: EdgeSDSR, tile: int | None, overlap: int | None) -> TileSpec:

@@ -1,13 +1,16 @@
 """The full Edge-SD-SR model and its checkpoint format.
 
 A checkpoint is a folder: ``config.json`` (format version, toolchain version, the full
-ModelConfig under "model") and ``model.safetensors`` with prefixed keys
-(``lr_encoder.``, ``unet.``, ``decoder.``, ``hr_encoder.``). Loading is strict.
+ModelConfig under "model", and "weights_sha256", the sha256 of the weights file) and
+``model.safetensors`` with prefixed keys (``lr_encoder.``, ``unet.``, ``decoder.``,
+``hr_encoder.``). Loading is strict: the hash must match (checkpoints written before it existed
+have none and still load) and every weight must be finite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from toolchain.model.unet import UNet
 
 CHECKPOINT_FORMAT = 1
 CONFIG_NAME = "config.json"
+HASH_KEY = "weights_sha256"
 WEIGHTS_NAME = "model.safetensors"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "nano"
 INFERENCE_COMPONENTS = ("lr_encoder", "unet", "decoder")
@@ -118,7 +122,9 @@ class EdgeSDSR(nn.Module):
     def from_pretrained(cls, path: Path, map_location: str = "cpu") -> EdgeSDSR:
         config = read_checkpoint_config(path)
         model = cls(config)
-        model.load_state_dict_strict(load_weights(Path(path) / WEIGHTS_NAME, map_location), str(path))
+        weights = Path(path) / WEIGHTS_NAME
+        check_weights_hash(Path(path))
+        model.load_state_dict_strict(load_weights(weights, map_location), str(path))
         return model
 
     def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str) -> None:
@@ -143,6 +149,12 @@ class EdgeSDSR(nn.Module):
                 f"weights in {source} do not match the '{self.config.name}' architecture: "
                 + "; ".join(parts)
                 + "; use the checkpoint's own config.json or the matching --preset"
+            )
+        broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:
+            raise ToolchainError(
+                f"weights in {source} hold NaN/Inf values ({len(broken)} tensor(s), e.g. {broken[0]}); "
+                "the checkpoint is corrupt: use an earlier checkpoint or retrain"
             )
         self.load_state_dict(state)
 
@@ -171,6 +183,27 @@ def read_checkpoint_config(path: Path) -> ModelConfig:
     return from_dict(ModelConfig, data["model"], where=f"{path / CONFIG_NAME}:model")
 
 
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fp:
+        return hashlib.file_digest(fp, "sha256").hexdigest()
+
+
+def check_weights_hash(path: Path) -> None:
+    """Compare the weights file with config.json's "weights_sha256" (absent in old checkpoints: skipped)."""
+    expected = read_json(path / CONFIG_NAME).get(HASH_KEY)
+    if expected is None:
+        return
+    try:
+        actual = file_sha256(path / WEIGHTS_NAME)
+    except OSError as exc:
+        raise ToolchainError(f"cannot read weights {path / WEIGHTS_NAME}: {exc.strerror or exc}") from None
+    if actual != expected:
+        raise ToolchainError(
+            f"{path / WEIGHTS_NAME} does not match the sha256 in {path / CONFIG_NAME} (changed or "
+            "corrupted after saving); restore the checkpoint or use another --checkpoint"
+        )
+
+
 def load_weights(path: Path, map_location: str = "cpu") -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device=map_location)
@@ -186,11 +219,12 @@ def save_checkpoint(
     A failure (disk full, interruption) leaves any previous checkpoint at ``path`` intact.
     """
     meta = {"format": CHECKPOINT_FORMAT, "toolchain_version": __version__, "model": to_dict(config)}
-    clash = sorted(set(meta) & set(extra or {}))
+    clash = sorted((set(meta) | {HASH_KEY}) & set(extra or {}))
     if clash:
         raise ValueError(f"extra must not set {', '.join(clash)}: they describe the checkpoint itself")
     meta.update(extra or {})
     with atomic_dir(path, "; the previous checkpoint is unchanged") as tmp:
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
+        meta[HASH_KEY] = file_sha256(tmp / WEIGHTS_NAME)
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
