@@ -61,9 +61,10 @@ def evaluate(
     upscale: Upscale,
     niqe_params: NiqeParams | None,
     progress: Callable[[int, int], None] | None = None,
+    on_failure: Callable[[str, ToolchainError], None] | None = None,
 ) -> list[ImageScore]:
-    """Score ``upscale`` on every HR/LR pair of ``data_dir``."""
-    return evaluate_pairs(pair_paths(data_dir), upscale, niqe_params, progress)
+    """Score ``upscale`` on every HR/LR pair of ``data_dir`` (see :func:`evaluate_pairs`)."""
+    return evaluate_pairs(pair_paths(data_dir), upscale, niqe_params, progress, on_failure)
 
 
 def evaluate_pairs(
@@ -71,22 +72,38 @@ def evaluate_pairs(
     upscale: Upscale,
     niqe_params: NiqeParams | None,
     progress: Callable[[int, int], None] | None = None,
+    on_failure: Callable[[str, ToolchainError], None] | None = None,
 ) -> list[ImageScore]:
-    """Score ``upscale`` on (name, hr_path, lr_path) pairs."""
+    """Score ``upscale`` on (name, hr_path, lr_path) pairs.
+
+    A pair that cannot be scored (unreadable image, wrong size) raises, or, with ``on_failure``,
+    is reported to it by name and left out while the other pairs are still scored.
+    """
     scores = []
     for i, (name, hr_path, lr_path) in enumerate(pairs):
-        hr = to_uint8(load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb)
-        pred = upscale(load_image(lr_path, MAX_INPUT_PIXELS))
-        if pred.shape != hr.shape:
-            raise ToolchainError(
-                f"{name}: upscaled LR is {pred.shape[1]}x{pred.shape[0]} but HR is "
-                f"{hr.shape[1]}x{hr.shape[0]}; HR must be exactly 4x the LR size"
-            )
-        value = niqe(pred, niqe_params) if niqe_params is not None else None
-        scores.append(ImageScore(name, psnr_y(pred, hr), ssim_y(pred, hr), value))
+        try:
+            scores.append(_score_pair(name, hr_path, lr_path, upscale, niqe_params))
+        except ToolchainError as exc:
+            if on_failure is None:
+                raise
+            on_failure(name, exc)
         if progress is not None:
             progress(i + 1, len(pairs))
     return scores
+
+
+def _score_pair(
+    name: str, hr_path: Path, lr_path: Path, upscale: Upscale, niqe_params: NiqeParams | None
+) -> ImageScore:
+    hr = to_uint8(load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb)
+    pred = upscale(load_image(lr_path, MAX_INPUT_PIXELS))
+    if pred.shape != hr.shape:
+        raise ToolchainError(
+            f"{name}: upscaled LR is {pred.shape[1]}x{pred.shape[0]} but HR is "
+            f"{hr.shape[1]}x{hr.shape[0]}; HR must be exactly 4x the LR size"
+        )
+    value = niqe(pred, niqe_params) if niqe_params is not None else None
+    return ImageScore(name, psnr_y(pred, hr), ssim_y(pred, hr), value)
 
 
 def summarize(scores: list[ImageScore], method: str, dataset: str) -> EvalSummary:

@@ -14,10 +14,13 @@ from toolchain.cli.common import (
     CheckpointOption,
     DeviceOption,
     JsonOption,
+    check_range,
     err_console,
     out_console,
+    print_error,
     progress_bar,
 )
+from toolchain.errors import ToolchainError
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
 from toolchain.imageio import LoadedImage
 from toolchain.metrics.niqe import load_niqe_params
@@ -51,8 +54,16 @@ def evaluate_command(
 ) -> None:
     """Score 4x upscaling on a paired set: PSNR-Y, SSIM-Y (BT.601, no shave) and NIQE.
 
+    A pair that cannot be scored is reported on its own `error:` line and left out; the others are
+    still scored and written, and the exit code is then 1.
+
     Example: toolchain eval --data ../shared/data/eval/drealsr --niqe-params niqe_pris_params.npz
     """
+    check_range("--batch-size", batch_size, 1)
+    if not data.is_dir():
+        state = "does not exist" if not data.exists() else "is not a folder"
+        raise ToolchainError(f"--data {data} {state}; pass a folder with HR/ and LR/ subfolders")
+    dataset = data.resolve().name  # `--data .` is named after the folder, not ''
     params = load_niqe_params(niqe_params) if niqe_params is not None else None
     if baseline is Baseline.BICUBIC:
         method = "bicubic"
@@ -66,18 +77,35 @@ def evaluate_command(
         def upscale(image: LoadedImage):  # noqa: ANN202 - matches evaluate.Upscale
             return upscale_loaded(image, runner, spec, batch_size)[0]
 
+    failed: dict[str, str] = {}
+
+    def report_failure(name: str, exc: ToolchainError) -> None:
+        failed[name] = str(exc) if name in str(exc) else f"{name}: {exc}"
+        print_error(failed[name])
+
     with progress_bar() as progress:
-        task = progress.add_task(f"{method} on {data.name}", total=None)
-        scores = evaluate(data, upscale, params, lambda i, n: progress.update(task, completed=i, total=n))
-    summary = summarize(scores, method, data.name)
-    csv_path, json_path = write_report(out, f"{data.name}-{method}", scores, summary)
+        task = progress.add_task(f"{method} on {dataset}", total=None)
+        scores = evaluate(
+            data, upscale, params, lambda i, n: progress.update(task, completed=i, total=n), report_failure
+        )
+    if not scores:
+        raise ToolchainError(
+            f"none of the {len(failed)} pair(s) in {data} could be scored; fix the files above"
+        )
+    summary = summarize(scores, method, dataset)
+    csv_path, json_path = write_report(out, f"{dataset}-{method}", scores, summary)
     if as_json:
-        typer.echo(json.dumps(asdict(summary), indent=2))
+        typer.echo(json.dumps({**asdict(summary), "failed": failed}, indent=2))
     else:
         niqe_text = f"{summary.niqe:.3f}" if summary.niqe is not None else "n/a (no --niqe-params)"
         out_console.print(
-            f"{method} on {data.name} ({summary.images} images): PSNR-Y {summary.psnr_y:.2f} dB, "
+            f"{method} on {dataset} ({summary.images} images): PSNR-Y {summary.psnr_y:.2f} dB, "
             f"SSIM-Y {summary.ssim_y:.4f}, NIQE {niqe_text}",
             highlight=False,
         )
     err_console.print(f"wrote {csv_path} and {json_path}", highlight=False)
+    if failed:
+        err_console.print(
+            f"{len(scores)} scored, {len(failed)} failed (left out of the means above)", highlight=False
+        )
+        raise typer.Exit(code=1)
