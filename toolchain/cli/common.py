@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click: not `click.`
 from typer.core import TyperGroup
 
 from toolchain.cli.signals import (
@@ -39,6 +41,12 @@ from toolchain.errors import ToolchainError
 err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_json(value: Any) -> None:
+    """``--json`` output: one JSON document on stdout (paths and enums as strings)."""
+    typer.echo(json.dumps(value, indent=2, default=str))
+
 
 def print_error(message: str) -> None:
     """The one form of every error the CLI reports: ``error: <message>`` on one stderr line."""
@@ -70,7 +78,9 @@ def _one_line_errors() -> Iterator[None]:
     except ToolchainError as exc:
         _print_error(exc)
         raise typer.Exit(code=EXIT_ERROR) from None
-    except click.UsageError as exc:
+    except NoArgsIsHelpError:
+        raise  # `toolchain` alone: typer shows the help
+    except UsageError as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
         print_error(exc.format_message().rstrip(".") + hint)
         raise typer.Exit(code=EXIT_ERROR) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolchain.cli.common import err_console, out_console, progress_bar
+from toolchain.cli.common import JsonOption, err_console, out_console, print_json, progress_bar
 from toolchain.data.degradations import DegradationConfig, DegradationKind
 from toolchain.data.synthetic_pairs import make_pairs
 
@@ -19,6 +19,7 @@ def degrade(
         DegradationKind, typer.Option(help="realesrgan: StableSR's second-order pipeline; bicubic: clean.")
     ] = DegradationKind.REALESRGAN,
     seed: Annotated[int, typer.Option(help="Pair i uses seed * 1000003 + i: reproducible per image.")] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Degrade HR images x4 into a paired folder for `toolchain eval` or a recipe's val_data.
 
@@ -37,4 +38,15 @@ def degrade(
     if skipped:
         warning = f"[yellow]warning:[/] skipped {len(skipped)} file(s), e.g. {skipped[0]}"
         err_console.print(warning, highlight=False)
+    if as_json:
+        print_json(
+            {
+                "out": str(out),
+                "written": written,
+                "skipped": [str(p) for p in skipped],
+                "kind": kind.value,
+                "seed": seed,
+            }
+        )
+        return
     out_console.print(f"wrote {written} pairs ({kind.value}, seed {seed}) to {out}", highlight=False)

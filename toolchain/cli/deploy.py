@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -10,20 +11,37 @@ from rich.table import Table
 
 from toolchain.cli.common import (
     CheckpointOption,
+    JsonOption,
     PrecisionOption,
     TargetOption,
+    check_range,
     err_console,
     out_console,
+    print_json,
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
 from toolchain.deploy.targets import TARGETS
-from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
-def targets() -> None:
+def targets(as_json: JsonOption = False) -> None:
     """List deployment targets: SoC, what each bundle holds, and the precisions it takes."""
+    if as_json:
+        print_json(
+            [
+                {
+                    "target": t.name,
+                    "soc": t.soc,
+                    "phones": t.description,
+                    "graphs": [a.value for a in t.artifacts],
+                    "precisions": [p.value for p in t.precisions],
+                    "note": t.note,
+                }
+                for t in TARGETS.values()
+            ]
+        )
+        return
     table = Table(title="toolchain export --target NAME")
     for col in ("target", "SoC", "phones", "graphs", "precisions (default first)"):
         table.add_column(col)
@@ -38,11 +56,21 @@ def targets() -> None:
 
 def verify_bundle_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder written by `toolchain export`.")],
+    as_json: JsonOption = False,
 ) -> None:
-    """Check a bundle: manifest schema, every file's size and sha256, no stray files."""
+    """Check a bundle's integrity: manifest schema, every listed file's size and sha256, no stray files.
+
+    What it proves: the graphs and other listed files are the ones the manifest names, unchanged
+    since export. What it does not prove: the manifest itself is not signed, so its descriptive
+    fields (recorded accuracy, target, tile spec, notes) are only as trustworthy as whoever handled
+    the folder; re-run `toolchain export` to re-measure them.
+    """
     from toolchain.deploy.bundle import verify_bundle
 
     manifest = verify_bundle(bundle)
+    if as_json:
+        print_json({"bundle": str(bundle), "ok": True, "manifest": asdict(manifest)})
+        return
     out_console.print(
         f"{bundle}: OK ({manifest.model_id}, target {manifest.target} / {manifest.soc}, "
         f"{len(manifest.graphs)} graph(s), {len(manifest.files)} file(s), schema {manifest.schema_version})",
@@ -50,7 +78,9 @@ def verify_bundle_command(
     )
     for g in manifest.graphs:
         acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
-        out_console.print(f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}), {acc}")
+        out_console.print(
+            f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}), {acc}", highlight=False
+        )
 
 
 def export(
@@ -88,6 +118,7 @@ def export(
             "profile it on a Galaxy S24 (job ids and latency go into report.md)."
         ),
     ] = Via.LOCAL,
+    as_json: JsonOption = False,
 ) -> None:
     """Quantize, compile and verify the tile graph for a phone; write a deployable bundle.
 
@@ -98,8 +129,8 @@ def export(
 
     prec = target.precisions[0] if precision is None else precision
     target.check_precision(prec)
-    if calibration_tiles < 1:
-        raise ToolchainError(f"--calibration-tiles must be >= 1, got {calibration_tiles}")
+    check_range("--calibration-tiles", calibration_tiles, 1)
+    check_range("--min-psnr", min_psnr, 0.0)
     opts = ExportOptions(
         target,
         prec,
@@ -128,19 +159,30 @@ def export(
         result = export_bundle(
             model, model_id, opts, out, force, lambda s: progress.update(task, description=s)
         )
-    for g in result.manifest.graphs:
-        acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
-        out_console.print(
-            f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}) {acc}", highlight=False
+    size_bytes = sum(f.size_bytes for f in result.manifest.files)
+    if as_json:
+        print_json(
+            {
+                "bundle": str(result.bundle_dir),
+                "size_bytes": size_bytes,
+                "warnings": result.warnings,
+                "manifest": asdict(result.manifest),
+                "aihub": asdict(result.aihub) if result.aihub is not None else None,
+            }
         )
+    else:
+        for g in result.manifest.graphs:
+            acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
+            out_console.print(
+                f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}) {acc}", highlight=False
+            )
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if target.note:
         err_console.print(f"note: {target.note}", highlight=False)
-    out_console.print(
-        f"bundle: {result.bundle_dir} ({sum(f.size_bytes for f in result.manifest.files) / 1e6:.1f} MB)",
-        highlight=False,
-    )
+    if as_json:
+        return
+    out_console.print(f"bundle: {result.bundle_dir} ({size_bytes / 1e6:.1f} MB)", highlight=False)
     if result.aihub is not None:
         from toolchain.bench.aihub import format_comparison
 

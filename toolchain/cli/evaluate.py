@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from toolchain.cli.common import (
     err_console,
     out_console,
     print_error,
+    print_json,
     progress_bar,
 )
 from toolchain.errors import ToolchainError
@@ -95,7 +95,7 @@ def evaluate_command(
     summary = summarize(scores, method, dataset)
     csv_path, json_path = write_report(out, f"{dataset}-{method}", scores, summary)
     if as_json:
-        typer.echo(json.dumps({**asdict(summary), "failed": failed}, indent=2))
+        print_json({**asdict(summary), "failed": failed})
     else:
         niqe_text = f"{summary.niqe:.3f}" if summary.niqe is not None else "n/a (no --niqe-params)"
         out_console.print(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 
 from toolchain.budget import measure_budget
-from toolchain.cli.common import JsonOption, out_console
+from toolchain.cli.common import JsonOption, out_console, print_json
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, read_checkpoint_config
@@ -31,7 +30,7 @@ def info(
     config = load_preset(preset) if preset else read_checkpoint_config(checkpoint or DEFAULT_CHECKPOINT)
     report = measure_budget(config)
     if as_json:
-        typer.echo(json.dumps(asdict(report), indent=2))
+        print_json(asdict(report))
         return
     table = Table(title=f"Edge-SD-SR '{report.preset}' ({config.conditioning.value} conditioning)")
     for col in ("component", "params", "GMACs / patch", "deployed"):
@@ -49,7 +48,8 @@ def info(
     )
     out_console.print(table)
     out_console.print(
-        f"per {report.lr_tile[1]}x{report.lr_tile[2]} LR patch: {report.macs_per_patch / 1e9:.2f} GMACs = "
+        f"per {report.lr_tile[1]}x{report.lr_tile[2]} LR tile (lr_tile): "
+        f"{report.macs_per_patch / 1e9:.2f} GMACs = "
         f"{report.flops_per_patch / 1e9:.2f} GFLOPs; latent {report.latent}, HR tile {report.hr_tile}",
         highlight=False,
     )

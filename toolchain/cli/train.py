@@ -9,7 +9,7 @@ import torch
 import typer
 from rich.console import Console
 
-from toolchain.cli.common import out_console
+from toolchain.cli.common import JsonOption, out_console, print_json
 from toolchain.train.ddp import distributed
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
@@ -36,6 +36,7 @@ def train(
     tensorboard: Annotated[
         bool, typer.Option(help="Also write TensorBoard scalars to <out>/tensorboard (needs tensorboard).")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Train Edge-SD-SR: autoencoder -> joint -> teacher -> distill -> decoder (the recipe's stages).
 
@@ -52,9 +53,12 @@ def train(
         final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
     if not ctx.is_main:
         return
-    if final is None:
+    if as_json:
+        print_json({"finished": final is not None, "checkpoint": final, "out": str(out)})
+    elif final is None:
         out_console.print(
-            f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume"
+            f"stopped early; continue with: toolchain train --recipe {recipe} -o {out} --resume",
+            highlight=False,
         )
     else:
         out_console.print(f"finished; final checkpoint: {final}", highlight=False)

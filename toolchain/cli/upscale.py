@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from click.core import ParameterSource
 
 from toolchain.cli.common import (
     CheckpointOption,
@@ -19,6 +17,7 @@ from toolchain.cli.common import (
     err_console,
     out_console,
     print_error,
+    print_json,
     progress_bar,
 )
 from toolchain.errors import ToolchainError
@@ -127,7 +126,7 @@ def upscale(
             if not as_json:
                 out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
     if as_json:
-        typer.echo(json.dumps(asdict(report), indent=2))
+        print_json(asdict(report))
     err_console.print(f"{report.summary()} with {source}", highlight=False)
     if report.failed:
         raise typer.Exit(code=1)
@@ -157,7 +156,8 @@ def _naming(src: Path, exc: ToolchainError) -> str:
 
 def _refuse_with_bundle(ctx: typer.Context, names: tuple[str, ...]) -> None:
     """--bundle brings its own graph and tile plan: torch-only options given with it are an error."""
-    given = [n for n in names if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    sources = {n: ctx.get_parameter_source(n) for n in names}
+    given = [n for n, source in sources.items() if source is not None and source.name != "DEFAULT"]
     if given:
         flags = ", ".join("--" + n.replace("_", "-") for n in given)
         raise ToolchainError(
