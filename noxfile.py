@@ -25,8 +25,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install(*CONSTRAINTS, "ruff")
-    session.run("ruff", "check", "toolchain", "tests", "scripts", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "toolchain", "tests", "scripts", "benchmarks", "noxfile.py")
+    paths = ("toolchain", "tests", "scripts", "benchmarks", "noxfile.py", "android/tools")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python="3.11")
