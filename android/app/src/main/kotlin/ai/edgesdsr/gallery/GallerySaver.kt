@@ -36,7 +36,7 @@ class GallerySaver(private val resolver: ContentResolver, private val scratch: F
             ExifInterface(temp.path).apply {
                 setAttribute(ExifInterface.TAG_ORIENTATION, info.exifOrientation.toString())
                 info.captureDate?.let { setAttribute(ExifInterface.TAG_DATETIME_ORIGINAL, it) }
-                setAttribute(ExifInterface.TAG_SOFTWARE, "Edge-SD-SR x$scale")
+                setAttribute(ExifInterface.TAG_SOFTWARE, "Edge-SD-SR")
                 saveAttributes()
             }
             val values = ContentValues().apply {

@@ -11,7 +11,7 @@ import java.io.File
 /**
  * The `media` content provider for the UI tests: records inserts and updates, and hands out a
  * file per inserted image ([files]); with [target] set, every image is written there instead
- * (`/dev/full` makes the write fail with ENOSPC, as a full phone does).
+ * (`/dev/full` makes the write fail with ENOSPC, as a full phone does); [refuse] denies access.
  */
 class FakeMediaStore : ContentProvider() {
     val inserted = mutableListOf<ContentValues>()
@@ -19,9 +19,13 @@ class FakeMediaStore : ContentProvider() {
     val files = mutableMapOf<Uri, File>()
     var target: File? = null
 
+    /** Refuse inserts as MediaStore does for an app without write access. */
+    var refuse = false
+
     override fun onCreate(): Boolean = true
 
     override fun insert(uri: Uri, values: ContentValues?): Uri {
+        if (refuse) throw SecurityException("ai.edgesdsr.gallery has no access to $uri")
         inserted += ContentValues(values)
         val item = ContentUris.withAppendedId(uri, inserted.size.toLong())
         files[item] = target ?: File.createTempFile("media", ".jpg")

@@ -232,6 +232,19 @@ class GalleryUiTest {
         assertTrue("the pending entry is removed", media.files.isEmpty())
     }
 
+    /** MediaStore refusing the write: the message says to allow photo access, no crash. */
+    @Test
+    fun permissionDeniedOnSaveIsExplained() {
+        val photo = launch(Robolectric.buildActivity(PhotoActivity::class.java, photoIntent(samplePhoto())))
+        waitUntil("photo loaded") { photo.find<Button>("enhance").isEnabled }
+        photo.click("enhance")
+        waitUntil("result") { photo.text("status").startsWith("Enhanced") }
+        Robolectric.setupContentProvider(FakeMediaStore::class.java, MediaStore.AUTHORITY).refuse = true
+        photo.click("save")
+        waitUntil("save failure") { photo.text("message").startsWith("error:") }
+        assertTrue(photo.text("message"), photo.text("message").startsWith("error: ${SaveProblem.PERMISSION_DENIED.message}"))
+    }
+
     private fun <A : Activity> launch(controller: ActivityController<A>): A {
         controllers += controller
         return controller.setup().get()
