@@ -1,0 +1,92 @@
+"""Signals end the CLI cleanly (issue 13, item 5): real subprocesses get SIGTERM / SIGINT while
+saving and during start-up; each run must end with one stderr line, exit 128 + signal and no
+leftover (temporary or partial) files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_cli import photo
+
+from toolchain.model.config import load_preset
+from toolchain.model.edge_sdsr import EdgeSDSR
+
+# Runs the real console-script entry point, with PIL's save replaced by one that writes part of the
+# file, touches a marker and waits: the signal then arrives in the middle of writing the output.
+SLOW_SAVE = """
+import pathlib, sys, time
+from PIL import Image
+
+marker = pathlib.Path(sys.argv[1])
+
+def stalled_save(self, fp, *args, **kwargs):
+    fp.write(b"half an image")
+    fp.flush()
+    marker.touch()
+    time.sleep(120)
+
+Image.Image.save = stalled_save
+sys.argv = ["toolchain", *sys.argv[2:]]
+from toolchain.cli.launch import run
+run()
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    EdgeSDSR(load_preset("tiny")).save_pretrained(path)
+    return path
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, list[str]]:
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_signal_while_saving_leaves_no_file(tmp_path: Path, tiny_ckpt: Path, signum, code, word) -> None:
+    photo(20, 20).save(tmp_path / "in.png")
+    out, marker = tmp_path / "out", tmp_path / "saving"
+    args = [str(marker), "upscale", str(tmp_path / "in.png"), "-o", str(out / "x.png"), "-c", str(tiny_ckpt)]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SAVE, *args], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the upscale never reached the save: {proc.communicate()}")
+        time.sleep(0.05)
+    assert [p.name for p in out.iterdir()] != [], "the temporary file should exist while saving"
+    proc.send_signal(signum)
+    rc, err = _finish(proc)
+    assert rc == code and len(err) == 1 and err[0].startswith(f"error: {word}"), (rc, err)
+    assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path: Path) -> None:
+    """The console script imports torch for seconds; Ctrl-C then must not print a traceback."""
+    script = Path(sys.executable).with_name("toolchain")
+    if not script.is_file():
+        pytest.skip(f"console script {script} is not installed")
+    proc = subprocess.Popen(
+        [str(script), "upscale", "in.png", "-o", str(tmp_path / "o.png")],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(0.5)  # the interpreter is up, torch is still loading (it takes seconds)
+    os.kill(proc.pid, signal.SIGINT)
+    rc, err = _finish(proc)
+    assert rc == 130 and err == ["error: interrupted (Ctrl-C); unfinished outputs were not written"], (
+        rc,
+        err,
+    )
+    assert list(tmp_path.iterdir()) == []
