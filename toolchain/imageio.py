@@ -83,7 +83,10 @@ def _show(path: Path) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """An exception as one short line of text."""
+    """An exception as one short line of text; an OS error without its file name, which may be one of
+    our temporary files rather than the path the user gave."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
 
@@ -255,6 +258,12 @@ def load_image(path: Path, max_pixels: int) -> LoadedImage:
             f"{_show(path)} is too large to decode in the available memory; downscale or crop it first"
         ) from None
     except Exception as exc:  # any decoder failure is a bad file
+        if isinstance(exc, ValueError) and "MAX_TEXT_" in str(exc):  # PngImagePlugin's text-chunk limits
+            raise ToolchainError(
+                f"{_show(path)} is a PNG whose text metadata exceeds Pillow's "
+                f"{PngImagePlugin.MAX_TEXT_CHUNK // (1 << 20)} MB safety limit (the pixels are fine); "
+                "save a copy without metadata and upscale that"
+            ) from None
         raise ToolchainError(
             f"{_show(path)} is truncated or corrupt ({_reason(exc)}); re-export or re-download it"
         ) from exc

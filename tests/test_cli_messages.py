@@ -1,0 +1,45 @@
+"""Messages that name the real problem (issue 13, item 6)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from toolchain.errors import ToolchainError
+from toolchain.imageio import check_free_space, check_writable_output, load_image
+
+
+def test_a_png_with_large_metadata_is_not_called_corrupt(tmp_path: Path) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (2 * PngImagePlugin.MAX_TEXT_CHUNK), zip=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "meta.png", pnginfo=info)
+    with pytest.raises(ToolchainError, match="text metadata exceeds") as excinfo:
+        load_image(tmp_path / "meta.png", 1 << 20)
+    assert "corrupt" not in str(excinfo.value) and "without metadata" in str(excinfo.value)
+
+
+def test_write_errors_name_the_users_path_not_a_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    def refuse(dir: Path):  # noqa: A002 - tempfile's own keyword
+        raise PermissionError(13, "Permission denied", str(Path(dir) / "tmp3rykp9ko"))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    with pytest.raises(ToolchainError) as excinfo:
+        check_writable_output(tmp_path / "out.png")
+    message = str(excinfo.value)
+    assert str(tmp_path / "out.png") in message and "Permission denied" in message
+    assert "tmp3rykp9ko" not in message
+
+
+def test_too_little_free_space_is_found_before_the_work(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(
+        ToolchainError, match=r"not enough free space .* needs about 144 MB, .* has 1 MB free"
+    ):
+        check_free_space(tmp_path / "out.png", 4 * 4000, 4 * 3000, 3)  # a 12 MP photo, x4
+    check_free_space(tmp_path / "small.png", 100, 100, 3)  # 7.5 kB fits in 1 MB
