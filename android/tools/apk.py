@@ -131,7 +131,6 @@ class Aar:
     def __init__(self, source: Path):
         if not zipfile.is_zipfile(source):
             raise ApkError(f"{source} is not an AAR (not a zip file); pass the .aar file itself")
-        self.source = source
         stat = source.stat()
         key = hashlib.sha256(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         self.root = CACHE / "aars" / f"{source.stem}-{key.hexdigest()[:10]}"

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 
 /** What the photo screen shows; delivered on the main thread. */
 sealed class EnhanceState {
-    /** Nothing started (or a finished run was dismissed). */
+    /** Nothing started yet. */
     object Idle : EnhanceState()
 
     /** Loading the bundle and opening a runner; then tiles. [progress] is null until the first tile. */
