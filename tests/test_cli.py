@@ -422,6 +422,10 @@ def test_errors_are_caught_at_the_root_for_any_command() -> None:
         (("upscale", "x.png", "-o", "y.png", "--device", "tpu"), ("--device 'tpu'", "available: cpu")),
         (("upscale", "x.png", "-o", "y.png", "--device", "meta"), ("--device 'meta'", "available: cpu")),
         (("eval", "--data", "d", "--device", "meta"), ("--device 'meta'", "available: cpu")),
+        (
+            ("train", "--recipe", "r.json", "-o", "run", "--device", "cuda:3"),
+            ("--device 'cuda:3'", "available"),
+        ),
     ],
 )
 def test_option_values_are_validated_types(args: tuple[str, ...], needles: tuple[str, ...]) -> None:

@@ -107,7 +107,10 @@ def friendly_errors(fn: F) -> F:
 
 
 def progress_bar() -> Progress:
-    """A rich progress bar on stderr: steps done (tiles, images), elapsed time and ETA."""
+    """A rich progress bar on stderr: steps done (tiles, images), elapsed time and ETA.
+
+    Only on a terminal: redirected to a file or pipe it would print nothing but a blank line.
+    """
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -117,6 +120,7 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     )
 
 

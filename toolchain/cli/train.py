@@ -9,7 +9,7 @@ import torch
 import typer
 from rich.console import Console
 
-from toolchain.cli.common import JsonOption, out_console, print_json
+from toolchain.cli.common import DeviceOption, JsonOption, out_console, print_json
 from toolchain.train.ddp import distributed
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
@@ -31,7 +31,7 @@ def train(
             "skips the autoencoder stage. Nothing is downloaded."
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda (one process per GPU under torchrun).")] = "cpu",
+    device: DeviceOption = "cpu",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
     tensorboard: Annotated[
         bool, typer.Option(help="Also write TensorBoard scalars to <out>/tensorboard (needs tensorboard).")
