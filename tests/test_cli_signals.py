@@ -90,3 +90,31 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path: Path) -> None:
         err,
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_stops_at_the_next_tile_and_writes_nothing(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch
+) -> None:
+    """Ctrl-C arriving during tile batch 2 of 9 ends the run there: no further tile, no file."""
+    from test_cli import invoke
+
+    import toolchain.upscaler as upscaler
+
+    calls: list[int] = []
+    original = upscaler.TorchTileRunner.__call__
+
+    def interrupted_on_second(self, tiles_nhwc, tiles):
+        calls.append(len(tiles))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, tiles_nhwc, tiles)
+
+    monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", interrupted_on_second)
+    photo(72, 72).save(tmp_path / "in.png")  # 3x3 tiles of the tiny model (32 px, 8 px overlap)
+    args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", tiny_ckpt, "--batch-size", "1")
+    result = invoke(*args)
+    assert result.exit_code == 130 and calls == [1, 1]
+    assert [line for line in result.output.splitlines() if line.strip()] == [
+        "error: interrupted (Ctrl-C); unfinished outputs were not written"
+    ]
+    assert list(tmp_path.iterdir()) == [tmp_path / "in.png"]
