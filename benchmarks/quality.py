@@ -26,11 +26,11 @@ from toolchain.bench.peers import opencv_dnn_superres, realesrgan_general_x4v3
 from toolchain.data.degradations import DegradationConfig
 from toolchain.data.synthetic_pairs import make_pairs
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize
-from toolchain.imageio import load_image
+from toolchain.imageio import MAX_INPUT_PIXELS, load_image
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.tiling import TileSpec
-from toolchain.upscaler import MAX_INPUT_PIXELS, NoiseConfig, TorchTileRunner, upscale_loaded
+from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

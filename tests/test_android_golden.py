@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from toolchain.configio import dumps_compact
 from toolchain.deploy.bundle import file_entry, verify_bundle, write_manifest
 from toolchain.deploy.host_runner import _Codec, dequantize, open_bundle_runner, quantize
 from toolchain.deploy.manifest import (
@@ -55,23 +56,12 @@ def f32_list(values: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=np.float32).ravel()]
 
 
-def _dumps(value: Any, indent: str) -> str:
-    """JSON with one key per line but every list of scalars on one line (readable diffs, small files)."""
-    inner = indent + " "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(k)}: {_dumps(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
-        return "[\n" + ",\n".join(inner + _dumps(v, inner) for v in value) + "\n" + indent + "]"
-    return json.dumps(value, allow_nan=False)
-
-
 def check_golden(name: str, data: Any) -> None:
     """Write ``name`` under UPDATE_GOLDEN=1, otherwise require the committed file to equal ``data``."""
     path = GOLDEN / name
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_dumps(data, "") + "\n", encoding="utf-8")
+        path.write_text(dumps_compact(data) + "\n", encoding="utf-8")
     assert path.is_file(), f"{path} is missing; run UPDATE_GOLDEN=1 pytest {__file__}"
     assert json.loads(path.read_text(encoding="utf-8")) == data, f"{name} differs; UPDATE_GOLDEN=1 to rewrite"
 

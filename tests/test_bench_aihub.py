@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from toolchain.bench import aihub
 from toolchain.bench.results import ImageMethod, read_result
 from toolchain.cli.main import app
-from toolchain.deploy.manifest import write_manifest
+from toolchain.deploy.bundle import write_manifest
 from toolchain.tiling import TileSpec, plan_tiles
 
 

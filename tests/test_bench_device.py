@@ -20,7 +20,7 @@ from toolchain.bench import adb as adb_module
 from toolchain.bench import device as device_module
 from toolchain.bench.results import PARTIAL_NOTE, read_result
 from toolchain.cli.main import app
-from toolchain.deploy.manifest import write_manifest
+from toolchain.deploy.bundle import write_manifest
 
 FAKE = Path(__file__).parent / "fake_adb" / "fake_adb.py"
 TEMPLATE = Path(__file__).parent / "golden" / "bench" / "device_result.json"

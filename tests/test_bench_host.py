@@ -20,7 +20,7 @@ from toolchain.bench.host import HostBenchOptions, PeakRss, bench_host, prepare_
 from toolchain.bench.report import PUBLISHED_NOTE, markdown_summary
 from toolchain.bench.results import HOST_NOTE, ImageMethod, RunStatus, read_result, write_result
 from toolchain.cli.main import app
-from toolchain.deploy.manifest import write_manifest
+from toolchain.deploy.bundle import write_manifest
 from toolchain.errors import ToolchainError
 from toolchain.imageio import save_image
 from toolchain.tiling import TileSpec, plan_tiles

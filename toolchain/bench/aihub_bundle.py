@@ -34,11 +34,12 @@ from toolchain.bench.results import (
     bundle_identity,
     computed_image,
     new_run_id,
-    utc_now,
 )
-from toolchain.deploy.manifest import GraphFile, GraphRole, Manifest, verify_bundle
+from toolchain.deploy.bundle import verify_bundle
+from toolchain.deploy.manifest import GraphFile, GraphRole, Manifest
 from toolchain.deploy.targets import Artifact
 from toolchain.errors import ToolchainError
+from toolchain.provenance import utc_now
 
 DEFAULT_RUNTIME = "precompiled_qnn_onnx"
 IMAGE_SIDE = 512

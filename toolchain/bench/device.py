@@ -39,7 +39,8 @@ from toolchain.bench.results import (
     parse_result_text,
     write_result,
 )
-from toolchain.deploy.manifest import GraphRole, Manifest, verify_bundle
+from toolchain.deploy.bundle import verify_bundle
+from toolchain.deploy.manifest import GraphRole, Manifest
 from toolchain.deploy.targets import TARGETS
 from toolchain.errors import ToolchainError
 

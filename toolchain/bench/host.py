@@ -51,14 +51,15 @@ from toolchain.bench.results import (
     computed_image,
     new_run_id,
     speedups,
-    utc_now,
 )
+from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.host_runner import BundleTileRunner, pick_graph
-from toolchain.deploy.manifest import Manifest, git_commit, verify_bundle
+from toolchain.deploy.manifest import Manifest
 from toolchain.errors import ToolchainError
-from toolchain.imageio import LoadedImage, load_image
+from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
+from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import plan_tiles
-from toolchain.upscaler import MAX_INPUT_PIXELS, TileRunner, upscale_loaded
+from toolchain.upscaler import TileRunner, upscale_loaded
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "models" / "samples" / "sample.png"

@@ -63,7 +63,8 @@ from typing import Any
 
 from toolchain.atomic import write_text_atomic
 from toolchain.configio import from_dict, to_dict
-from toolchain.deploy.manifest import MANIFEST_NAME, Manifest, sha256_file
+from toolchain.deploy.bundle import sha256_file
+from toolchain.deploy.manifest import MANIFEST_NAME, Manifest
 from toolchain.errors import ToolchainError
 from toolchain.tiling import TileSpec, plan_tiles
 
@@ -498,11 +499,6 @@ def bundle_identity(bundle_dir: Path, manifest: Manifest) -> BundleInfo:
 def computed_image(tile: Timing, workload: Workload) -> ImageTiming:
     """The per-image latency of a run whose image was not run: image_tiles x median tile."""
     return ImageTiming(ImageMethod.COMPUTED, 0, (workload.image_tiles * tile.median_ms,))
-
-
-def utc_now() -> str:
-    """Current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_run_id(source: Source) -> str:

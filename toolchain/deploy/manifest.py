@@ -428,24 +428,3 @@ def read_manifest(bundle_dir: Path) -> Manifest:
         newer = f" (written by a newer toolchain: schema {version}, this one reads {SCHEMA_VERSION})"
         hint = newer if minor > ours_minor else ""
         raise ToolchainError(f"bundle {bundle_dir}: {exc}{hint}; {REEXPORT}") from None
-
-
-_MOVED = {
-    "sha256_file": "toolchain.deploy.bundle",
-    "file_entry": "toolchain.deploy.bundle",
-    "write_manifest": "toolchain.deploy.bundle",
-    "verify_bundle": "toolchain.deploy.bundle",
-    "build_bundle_atomically": "toolchain.deploy.bundle",
-    "git_commit": "toolchain.provenance",
-    "utc_now": "toolchain.provenance",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Transition only: names that moved out of this module stay importable from here until the
-    bench and Android-golden modules import them from their new homes (see ``_MOVED``)."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
