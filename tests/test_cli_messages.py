@@ -43,3 +43,21 @@ def test_too_little_free_space_is_found_before_the_work(tmp_path: Path, monkeypa
     ):
         check_free_space(tmp_path / "out.png", 4 * 4000, 4 * 3000, 3)  # a 12 MP photo, x4
     check_free_space(tmp_path / "small.png", 100, 100, 3)  # 7.5 kB fits in 1 MB
+
+
+def test_upscale_checks_free_space_before_computing(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from test_cli import assert_one_line_error, invoke, photo
+
+    import toolchain.upscaler as upscaler
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model ran although the output cannot fit")
+
+    monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", never)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    photo(64, 64).save(tmp_path / "in.png")
+    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png")
+    assert_one_line_error(result, "not enough free space", "256x256 PNG", "choose another -o")
+    assert not (tmp_path / "o.png").exists()
