@@ -13,8 +13,9 @@ import pytest
 from safetensors.torch import load_file, save_file
 from test_cli import assert_one_line_error, invoke, photo
 
+from toolchain.hashing import sha256_file
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, HASH_KEY, EdgeSDSR, file_sha256
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, HASH_KEY, EdgeSDSR
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def _rewrite_weights(ckpt: Path, dst: Path, poison: float, rehash: bool) -> Path
     save_file(state, str(dst / "model.safetensors"), metadata={"format": "1"})
     if rehash:
         config = json.loads((dst / "config.json").read_text())
-        config[HASH_KEY] = file_sha256(dst / "model.safetensors")
+        config[HASH_KEY] = sha256_file(dst / "model.safetensors")
         (dst / "config.json").write_text(json.dumps(config))
     return dst
 
@@ -96,7 +97,7 @@ def test_checkpoints_without_a_hash_still_load(tmp_path: Path, tiny_ckpt: Path) 
 def test_saved_and_embedded_checkpoints_carry_the_weights_hash(tiny_ckpt: Path) -> None:
     for ckpt in (tiny_ckpt, DEFAULT_CHECKPOINT):
         config = json.loads((ckpt / "config.json").read_text())
-        assert config[HASH_KEY] == file_sha256(ckpt / "model.safetensors")
+        assert config[HASH_KEY] == sha256_file(ckpt / "model.safetensors")
 
 
 def test_nan_model_output_is_an_error_and_writes_nothing(

@@ -17,7 +17,6 @@ import pytest
 from toolchain.deploy.bundle import (
     build_bundle_atomically,
     file_entry,
-    sha256_file,
     verify_bundle,
     write_manifest,
 )
@@ -36,6 +35,7 @@ from toolchain.deploy.manifest import (
     read_manifest,
 )
 from toolchain.errors import ToolchainError
+from toolchain.hashing import sha256_file
 from toolchain.imageio import save_image
 from toolchain.provenance import git_commit
 from toolchain.tiling import TileSpec

@@ -63,9 +63,9 @@ from typing import Any
 
 from toolchain.atomic import write_text_atomic
 from toolchain.configio import from_dict, to_dict
-from toolchain.deploy.bundle import sha256_file
 from toolchain.deploy.manifest import MANIFEST_NAME, Manifest
 from toolchain.errors import ToolchainError
+from toolchain.hashing import sha256_file
 from toolchain.tiling import TileSpec, plan_tiles
 
 SCHEMA_VERSION = "1.0"

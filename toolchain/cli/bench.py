@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from toolchain.cli.common import err_console, friendly_errors, out_console, progress_bar
+from toolchain.cli.common import err_console, out_console, progress_bar
 
 DEFAULT_OUT_DIR = Path("artifacts") / "bench"
 DEFAULT_BUNDLE = Path("exports") / "nano-s24-dsp-a16w8"
@@ -42,7 +42,6 @@ def _print_summary(results: list) -> None:  # noqa: ANN001 - list[BenchResult]
 
 
 @app.command("host")
-@friendly_errors
 def host(
     bundle: BundleOption = DEFAULT_BUNDLE,
     out: Annotated[
@@ -97,7 +96,6 @@ def host(
 
 
 @app.command("report")
-@friendly_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="Result JSON files from `toolchain bench ...`.")],
     out: Annotated[
@@ -120,7 +118,6 @@ def report(
 
 
 @app.command("device")
-@friendly_errors
 def device(
     bundle: BundleOption = DEFAULT_BUNDLE,
     serial: Annotated[
@@ -178,7 +175,6 @@ def device(
 
 
 @app.command("aihub")
-@friendly_errors
 def aihub(
     bundle: BundleOption = DEFAULT_BUNDLE,
     device: Annotated[str, typer.Option(help="AI Hub device name.")] = "Samsung Galaxy S24 (Family)",

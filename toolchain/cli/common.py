@@ -4,12 +4,11 @@ common options and their validated types."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import click
 import typer
@@ -40,7 +39,6 @@ from toolchain.errors import ToolchainError
 # stdout line a script parses stays one line.
 err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def print_json(value: Any) -> None:
@@ -90,20 +88,6 @@ def _one_line_errors() -> Iterator[None]:
     except Terminated:
         print_error(TERMINATED)
         raise typer.Exit(code=EXIT_SIGTERM) from None
-
-
-def friendly_errors(fn: F) -> F:
-    """Transition only: :class:`RootGroup` catches errors now; kept until cli/bench.py drops it."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ToolchainError as exc:
-            _print_error(exc)
-            raise typer.Exit(code=1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def progress_bar() -> Progress:

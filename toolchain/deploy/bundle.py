@@ -7,7 +7,6 @@ Android app mirrors); this module is what the toolchain does with a folder aroun
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +15,7 @@ from toolchain.atomic import atomic_dir, write_text_atomic
 from toolchain.configio import dumps_compact, to_dict
 from toolchain.deploy.manifest import MANIFEST_NAME, UNHASHED, FileEntry, Manifest, read_manifest
 from toolchain.errors import ToolchainError
-
-
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk_bytes`` chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fp:
-        while chunk := fp.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+from toolchain.hashing import sha256_file
 
 
 def file_entry(bundle_dir: Path, relative: str) -> FileEntry:

@@ -10,7 +10,6 @@ have none and still load) and every weight must be finite.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from toolchain.atomic import atomic_dir
 from toolchain.configio import from_dict, read_json, to_dict
 from toolchain.diffusion.forward import Conditioning
 from toolchain.errors import ToolchainError
+from toolchain.hashing import sha256_file
 from toolchain.model.autoencoder import Decoder, HREncoder
 from toolchain.model.config import LREncoderKind, LRSkip, ModelConfig
 from toolchain.model.lr_encoder import LREncoder
@@ -183,18 +183,13 @@ def read_checkpoint_config(path: Path) -> ModelConfig:
     return from_dict(ModelConfig, data["model"], where=f"{path / CONFIG_NAME}:model")
 
 
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as fp:
-        return hashlib.file_digest(fp, "sha256").hexdigest()
-
-
 def check_weights_hash(path: Path) -> None:
     """Compare the weights file with config.json's "weights_sha256" (absent in old checkpoints: skipped)."""
     expected = read_json(path / CONFIG_NAME).get(HASH_KEY)
     if expected is None:
         return
     try:
-        actual = file_sha256(path / WEIGHTS_NAME)
+        actual = sha256_file(path / WEIGHTS_NAME)
     except OSError as exc:
         raise ToolchainError(f"cannot read weights {path / WEIGHTS_NAME}: {exc.strerror or exc}") from None
     if actual != expected:
@@ -226,5 +221,5 @@ def save_checkpoint(
     with atomic_dir(path, "; the previous checkpoint is unchanged") as tmp:
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": str(CHECKPOINT_FORMAT)})
-        meta[HASH_KEY] = file_sha256(tmp / WEIGHTS_NAME)
+        meta[HASH_KEY] = sha256_file(tmp / WEIGHTS_NAME)
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
