@@ -29,6 +29,7 @@ from toolchain.model.config import (
 )
 from toolchain.model.edge_sdsr import (
     CONFIG_NAME,
+    HASH_KEY,
     WEIGHTS_NAME,
     EdgeSDSR,
     load_weights,
@@ -298,20 +299,35 @@ def test_checkpoint_path_that_is_a_file(tiny_checkpoint: Path) -> None:
     _assert_one_line(exc)
 
 
+def _drop_weights_hash(path: Path) -> None:
+    """Make ``path`` look like a checkpoint written before weights_sha256 existed."""
+    meta = json.loads((path / CONFIG_NAME).read_text())
+    del meta[HASH_KEY]
+    (path / CONFIG_NAME).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("hashed", [True, False], ids=["sha256", "no-sha256"])
 @pytest.mark.parametrize("size", [0, 3, 4096])
-def test_corrupt_weights(tiny_checkpoint: Path, size: int) -> None:
+def test_corrupt_weights(tiny_checkpoint: Path, size: int, hashed: bool) -> None:
     generator = torch.Generator().manual_seed(size)
     noise = torch.randint(0, 256, (size,), dtype=torch.uint8, generator=generator)
     (tiny_checkpoint / WEIGHTS_NAME).write_bytes(bytes(noise.tolist()))
-    with pytest.raises(ToolchainError, match="cannot read weights") as exc:
+    if not hashed:
+        _drop_weights_hash(tiny_checkpoint)
+    expected = "does not match the sha256" if hashed else "cannot read weights"
+    with pytest.raises(ToolchainError, match=expected) as exc:
         EdgeSDSR.from_pretrained(tiny_checkpoint)
     _assert_one_line(exc)
 
 
-def test_truncated_weights(tiny_checkpoint: Path) -> None:
+@pytest.mark.parametrize("hashed", [True, False], ids=["sha256", "no-sha256"])
+def test_truncated_weights(tiny_checkpoint: Path, hashed: bool) -> None:
     weights = tiny_checkpoint / WEIGHTS_NAME
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(ToolchainError, match="cannot read weights") as exc:
+    if not hashed:
+        _drop_weights_hash(tiny_checkpoint)
+    expected = "does not match the sha256" if hashed else "cannot read weights"
+    with pytest.raises(ToolchainError, match=expected) as exc:
         EdgeSDSR.from_pretrained(tiny_checkpoint)
     _assert_one_line(exc)
 
