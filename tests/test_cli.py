@@ -65,7 +65,7 @@ def test_upscale_512_gives_2048_from_25_tiles(tmp_path: Path, tiny_ckpt: Path, m
     monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", counting)
     photo(512, 512).save(tmp_path / "in.png")
     args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "out.webp", "-c", tiny_ckpt)
-    result = invoke(*args, "--tile", "128", "--overlap", "32")
+    result = invoke(*args, "--tile", "128", "--overlap", "32", "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.webp").size == (2048, 2048)
     assert len(seen) == 25 and len(set(seen)) == 25
@@ -84,7 +84,8 @@ def test_upscale_tiles_like_the_models_graph_by_default(tmp_path: Path, tiny_ckp
 
     monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", recording)
     photo(60, 40).save(tmp_path / "in.png")
-    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-c", tiny_ckpt)
+    args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-c", tiny_ckpt)
+    result = invoke(*args, "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert sorted(seen) == [(y, x, 32) for y in (0, 24) for x in (0, 24, 48)]
 

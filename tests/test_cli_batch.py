@@ -75,7 +75,9 @@ def test_a_clean_batch_exits_0(tmp_path: Path, tiny_ckpt: Path) -> None:
         photo(12, 12).save(src / name)
     result = invoke("upscale", src, "-o", tmp_path / "out", "-c", tiny_ckpt)
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [f"2 written, 0 failed, 0 skipped (not images) with {tiny_ckpt}"]
+    assert result.stderr.splitlines() == [
+        f"2 written, 0 failed, 0 skipped (not images) with {tiny_ckpt} (onnxruntime)"
+    ]
 
 
 def test_piped_stdout_lines_are_never_wrapped(tmp_path: Path, tiny_ckpt: Path) -> None:

@@ -115,6 +115,7 @@ def test_nan_model_output_is_an_error_and_writes_nothing(
 
     monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", nan_tiles)
     photo(20, 20).save(tmp_path / "in.png")
-    result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", tiny_ckpt)
+    args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", tiny_ckpt)
+    result = invoke(*args, "--engine", "torch")
     assert_one_line_error(result, "NaN/Inf pixels")
     assert list(tmp_path.iterdir()) == [tmp_path / "in.png"]

@@ -63,7 +63,14 @@ def test_usage_errors_are_one_line_with_exit_1(args: tuple[str, ...], needle: st
 
 
 @pytest.mark.parametrize(
-    "extra", [("--tile", "64"), ("--device", "cpu"), ("-c", "models/nano"), ("--noise-scale", "0.5")]
+    "extra",
+    [
+        ("--tile", "64"),
+        ("--device", "cpu"),
+        ("-c", "models/nano"),
+        ("--noise-scale", "0.5"),
+        ("--engine", "torch"),
+    ],
 )
 def test_bundle_refuses_torch_only_options(tmp_path: Path, bundle: Path, extra: tuple[str, ...]) -> None:  # noqa: F811
     photo(8, 8).save(tmp_path / "in.png")

@@ -112,7 +112,7 @@ def test_ctrl_c_stops_at_the_next_tile_and_writes_nothing(
     monkeypatch.setattr(upscaler.TorchTileRunner, "__call__", interrupted_on_second)
     photo(72, 72).save(tmp_path / "in.png")  # 3x3 tiles of the tiny model (32 px, 8 px overlap)
     args = ("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "-c", tiny_ckpt, "--batch-size", "1")
-    result = invoke(*args)
+    result = invoke(*args, "--engine", "torch")
     assert result.exit_code == 130 and calls == [1, 1]
     assert [line for line in result.output.splitlines() if line.strip()] == [
         "error: interrupted (Ctrl-C); unfinished outputs were not written"

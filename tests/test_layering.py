@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "toolchain"
-ABOVE_MODEL = ("pipeline", "budget", "upscaler", "evaluate", "deploy", "train", "bench", "cli")
+ABOVE_MODEL = ("pipeline", "budget", "upscaler", "engines", "evaluate", "deploy", "train", "bench", "cli")
 FORBIDDEN = {
     "diffusion": ("model", *ABOVE_MODEL),
     "model": ABOVE_MODEL,

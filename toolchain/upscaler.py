@@ -73,42 +73,68 @@ def resolve_device(name: str) -> torch.device:
     raise ToolchainError(f"--device '{name}' {problem}; available: {', '.join(available)}")
 
 
-class TorchTileRunner:
-    """Runs the one-step torch model on NHWC float32 tile batches in [0, 1].
+def check_x4(model: EdgeSDSR) -> None:
+    """Upscaling runs x4 models only; a x2 distillation teacher is refused with the reason."""
+    if model.config.scale != 4:
+        raise ToolchainError(
+            f"'{model.config.name}' is a x{model.config.scale} model (a distillation teacher); "
+            "upscaling needs a x4 checkpoint"
+        )
 
-    With noise enabled, eps is cut from one latent noise field per image (seeded), so
-    overlapping tiles see the same noise and blending stays seam-free.
+
+class LatentNoise:
+    """The eps of each tile, cut from one seeded latent noise field per image.
+
+    Overlapping tiles see the same noise, so blending stays seam-free. With ``scale`` 0 there is
+    no field and :meth:`for_tiles` returns None (eps = 0).
     """
 
-    def __init__(self, model: EdgeSDSR, device: torch.device, noise: NoiseConfig) -> None:
-        if model.config.scale != 4:
-            raise ToolchainError(
-                f"'{model.config.name}' is a x{model.config.scale} model (a distillation teacher); "
-                "upscaling needs a x4 checkpoint"
-            )
-        self.sampler = OneStepSR(model.to(device).eval(), noise_scale=noise.scale)
-        self.device = device
+    def __init__(self, noise: NoiseConfig, latent_channels: int) -> None:
         self.noise = noise
-        self.eps_field: torch.Tensor | None = None
+        self.latent_channels = latent_channels
+        self.field: torch.Tensor | None = None
 
     def start_image(self, plan: TilePlan) -> None:
         """Draw the image's latent noise field (only when noise is enabled)."""
         if self.noise.scale:
             gen = torch.Generator().manual_seed(self.noise.seed)
-            c = self.sampler.model.config.latent_channels
-            shape = (c, plan.padded_height // 2, plan.padded_width // 2)
-            self.eps_field = torch.randn(shape, generator=gen)
+            shape = (self.latent_channels, plan.padded_height // 2, plan.padded_width // 2)
+            self.field = torch.randn(shape, generator=gen)
+
+    def for_tiles(self, tiles: list[Tile], lr_tile: int) -> torch.Tensor | None:
+        """(N, C, lr_tile/2, lr_tile/2) eps of ``tiles``, or None without noise."""
+        if self.field is None:
+            return None
+        s = lr_tile // 2
+        return torch.stack([self.field[:, t.y // 2 : t.y // 2 + s, t.x // 2 : t.x // 2 + s] for t in tiles])
+
+
+class TorchTileRunner:
+    """Runs the one-step torch model (eager) on NHWC float32 tile batches in [0, 1].
+
+    ``channels_last`` stores weights and activations NHWC, which oneDNN's CPU convolutions run
+    faster (the ``torch`` engine); without it this is the reference path (``torch-reference``).
+    """
+
+    def __init__(
+        self, model: EdgeSDSR, device: torch.device, noise: NoiseConfig, channels_last: bool = False
+    ) -> None:
+        check_x4(model)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.to(device, memory_format=self.memory_format).eval()
+        self.sampler = OneStepSR(model, noise_scale=noise.scale)
+        self.device = device
+        self.noise = LatentNoise(noise, model.config.latent_channels)
+
+    def start_image(self, plan: TilePlan) -> None:
+        self.noise.start_image(plan)
 
     def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray:
         lr = torch.from_numpy(np.ascontiguousarray(tiles_nhwc)).permute(0, 3, 1, 2).to(self.device)
-        eps = None
-        if self.eps_field is not None:
-            size = tiles_nhwc.shape[1] // 2
-            eps = torch.stack(
-                [self.eps_field[:, t.y // 2 : t.y // 2 + size, t.x // 2 : t.x // 2 + size] for t in tiles]
-            ).to(self.device)
+        lr = lr.contiguous(memory_format=self.memory_format)
+        eps = self.noise.for_tiles(tiles, tiles_nhwc.shape[1])
         with torch.inference_mode():
-            hr = self.sampler(lr, eps)
+            hr = self.sampler(lr, None if eps is None else eps.to(self.device))
         return hr.permute(0, 2, 3, 1).float().cpu().numpy()
 
 

@@ -1,0 +1,151 @@
+"""The host engines that run a torch checkpoint tile by tile (``toolchain upscale --engine``).
+
+Every engine is a :class:`toolchain.upscaler.TileRunner` over the same one-step graph
+(:class:`toolchain.pipeline.OneStepSR`) and the same tile plan (:mod:`toolchain.tiling`), so they
+differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``):
+
+- ``onnxruntime``: the checkpoint's float graph, exported in memory at start-up (TorchScript
+  exporter, opset 17: GroupNorm becomes ONNX Runtime's native InstanceNormalization) and run by
+  ONNX Runtime's CPU provider with all graph optimizations (conv + activation fusion, NCHWc
+  layouts). One static-shape tile per call. CPU only. The fastest on CPU (see
+  ``benchmarks/results/speed.md``).
+- ``torch``: PyTorch eager, weights and activations channels-last (oneDNN's fast layout).
+- ``torch-reference``: PyTorch eager NCHW, the reference path the others are checked against
+  (``toolchain eval`` and training's validation run it).
+
+``auto`` is ``onnxruntime`` on the CPU and ``torch`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import warnings
+
+import numpy as np
+import torch
+
+from toolchain.errors import ToolchainError
+from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import OneStepSR
+from toolchain.tiling import Tile, TilePlan
+from toolchain.upscaler import LatentNoise, NoiseConfig, TileRunner, TorchTileRunner, check_x4
+
+ONNX_EXPORT_OPSET = 17
+"""Below 18 the exporter lowers GroupNorm to InstanceNormalization, which ONNX Runtime's CPU
+provider has a kernel for (opset 21's GroupNormalization is decomposed into ~10 slow nodes)."""
+
+
+class Engine(enum.StrEnum):
+    """``--engine``: what runs the checkpoint on the host (see the module docstring)."""
+
+    AUTO = "auto"
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
+    TORCH_REFERENCE = "torch-reference"
+
+
+def resolve_engine(engine: Engine, device: torch.device) -> Engine:
+    """``auto`` -> ``onnxruntime`` on the CPU, ``torch`` elsewhere; ``onnxruntime`` needs the CPU."""
+    if engine is Engine.AUTO:
+        return Engine.ONNXRUNTIME if device.type == "cpu" else Engine.TORCH
+    if engine is Engine.ONNXRUNTIME and device.type != "cpu":
+        raise ToolchainError(
+            f"--engine onnxruntime runs on the CPU only, not --device {device}; "
+            "use --engine torch (or auto) on a GPU"
+        )
+    return engine
+
+
+def open_engine(
+    model: EdgeSDSR,
+    engine: Engine,
+    device: torch.device,
+    noise: NoiseConfig,
+    lr_tile: int,
+    threads: int | None = None,
+) -> TileRunner:
+    """A tile runner for ``model`` on ``device``; ``threads`` caps ONNX Runtime's threads (None: all cores).
+
+    The torch engines use torch's global thread setting (``torch.set_num_threads``).
+    """
+    engine = resolve_engine(engine, device)
+    if engine is Engine.ONNXRUNTIME:
+        return OnnxTileRunner(model, noise, lr_tile, threads)
+    return TorchTileRunner(model, device, noise, channels_last=engine is Engine.TORCH)
+
+
+class OnnxTileRunner:
+    """The checkpoint's float one-step graph on ONNX Runtime CPU, one ``lr_tile`` tile per call.
+
+    With noise enabled the graph takes eps as a second input, cut from the same per-image field
+    as the torch engines (:class:`toolchain.upscaler.LatentNoise`).
+    """
+
+    def __init__(self, model: EdgeSDSR, noise: NoiseConfig, lr_tile: int, threads: int | None = None) -> None:
+        check_x4(model)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ToolchainError(
+                "onnxruntime is not installed; `pip install onnxruntime` or use --engine torch"
+            ) from None
+        self.lr_tile = lr_tile
+        self.noise = LatentNoise(noise, model.config.latent_channels)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        graph = export_float_onnx(model, lr_tile, noise.scale)
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+    def start_image(self, plan: TilePlan) -> None:
+        self.noise.start_image(plan)
+
+    def __call__(self, tiles_nhwc: np.ndarray, tiles: list[Tile]) -> np.ndarray:
+        n, t = len(tiles_nhwc), self.lr_tile
+        if tiles_nhwc.shape[1:3] != (t, t):
+            raise ToolchainError(
+                f"the onnxruntime engine was built for {t} px tiles, got {tiles_nhwc.shape[1]} px"
+            )
+        eps = self.noise.for_tiles(tiles, t)
+        out = np.empty((n, 4 * t, 4 * t, tiles_nhwc.shape[3]), dtype=np.float32)
+        for i in range(n):
+            lr = tiles_nhwc[i : i + 1].transpose(0, 3, 1, 2)
+            feeds = {"lr": np.ascontiguousarray(lr, dtype=np.float32)}
+            if eps is not None:
+                feeds["eps"] = eps[i : i + 1].numpy()
+            out[i] = self.session.run(None, feeds)[0][0].transpose(1, 2, 0)
+        return out
+
+
+def export_float_onnx(model: EdgeSDSR, lr_tile: int, noise_scale: float = 0.0) -> bytes:
+    """The one-step graph as ONNX bytes: ``lr`` (1, 3, t, t) -> ``hr`` (1, 3, 4t, 4t), NCHW.
+
+    With ``noise_scale`` > 0 it takes the latent noise ``eps`` (1, C, t/2, t/2) as a second input.
+
+    The TorchScript exporter takes about a second (the dynamo exporter of
+    :mod:`toolchain.deploy.onnx_qnn` takes over ten, too slow for every start of the CLI).
+    """
+    sampler = OneStepSR(model.eval(), noise_scale=noise_scale)
+    lr = torch.rand(1, 3, lr_tile, lr_tile, generator=torch.Generator().manual_seed(0))
+    args: tuple[torch.Tensor, ...] = (lr,)
+    names = ["lr"]
+    if noise_scale:
+        c = model.config.latent_channels
+        args += (torch.zeros(1, c, lr_tile // 2, lr_tile // 2),)
+        names.append("eps")
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated in favour of dynamo
+        torch.onnx.export(
+            sampler,
+            args,
+            buffer,
+            dynamo=False,
+            opset_version=ONNX_EXPORT_OPSET,
+            input_names=names,
+            output_names=["hr"],
+        )
+    return buffer.getvalue()
