@@ -16,7 +16,16 @@ from test_bench_results import example_device_result
 from test_manifest import ONNX_CPU, make_manifest, nearest_graph
 from typer.testing import CliRunner
 
-from toolchain.bench.host import HostBenchOptions, PeakRss, bench_host, prepare_image, time_calls
+from toolchain.bench.host import (
+    PSNR_NOTE,
+    HostBenchOptions,
+    PeakRss,
+    bench_engines,
+    bench_host,
+    parse_engines,
+    prepare_image,
+    time_calls,
+)
 from toolchain.bench.report import PUBLISHED_NOTE, markdown_summary
 from toolchain.bench.results import HOST_NOTE, ImageMethod, RunStatus, read_result, write_result
 from toolchain.cli.main import app
@@ -47,23 +56,32 @@ def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: 
     messages: list[str] = []
     result = bench_host(bundle, options, messages.append)
     by_label = {run.label: run for run in result.runs}
-    assert list(by_label) == ["ours-onnxruntime-cpu", "ours-litert-cpu", "ours-torch", "bicubic"]
+    engines = ["ours-engine-onnxruntime", "ours-engine-torch", "ours-engine-torch-reference"]
+    assert list(by_label) == ["ours-onnxruntime-cpu", "ours-litert-cpu", *engines, "bicubic"]
     onnx = by_label["ours-onnxruntime-cpu"]
     assert onnx.graph == "graphs/nearest.onnx" and onnx.tile.warmup == 1 and len(onnx.tile.runs_ms) == 2
     assert onnx.image.method is ImageMethod.MEASURED and len(onnx.image.runs_ms) == 2
     assert onnx.memory.kind.value == "rss" and onnx.memory.peak_bytes > 10 * 2**20
     litert = by_label["ours-litert-cpu"]
     assert litert.status is RunStatus.SKIPPED and "has no litert graph" in litert.reason
-    torch_run = by_label["ours-torch"]
-    assert "the torch checkpoint is edge-sd-sr-nano, the bundle holds edge-sd-sr-test" in torch_run.notes
+    for label in engines:
+        assert (
+            "the torch checkpoint is edge-sd-sr-nano, the bundle holds edge-sd-sr-test"
+            in by_label[label].notes
+        )
+    assert "the default of `toolchain upscale` on CPU" in by_label["ours-engine-onnxruntime"].notes
+    # every output of ours but the reference's own is compared with the reference's
+    for label in ("ours-onnxruntime-cpu", "ours-engine-onnxruntime", "ours-engine-torch"):
+        psnr_notes = [n for n in by_label[label].notes if n.startswith(PSNR_NOTE)]
+        assert len(psnr_notes) == 1 and "tile" in psnr_notes[0] and "image" in psnr_notes[0], label
+    fast = next(n for n in by_label["ours-engine-onnxruntime"].notes if n.startswith(PSNR_NOTE))
+    assert float(re.search(r"image ([0-9.]+) dB", fast).group(1)) >= 50.0
+    assert not any(n.startswith(PSNR_NOTE) for n in by_label["ours-engine-torch-reference"].notes)
     assert result.workload.image_tiles == plan_tiles(40, 40, TileSpec(tile=16, overlap=4)).num_tiles == 9
     assert HOST_NOTE in result.notes
     pairs = {(r.ours, r.peer, r.per.value) for r in result.ratios}
-    assert ("ours-onnxruntime-cpu", "bicubic", "tile") in pairs and (
-        "ours-torch",
-        "bicubic",
-        "image",
-    ) in pairs
+    assert ("ours-onnxruntime-cpu", "bicubic", "tile") in pairs
+    assert ("ours-engine-torch", "bicubic", "image") in pairs
     assert any("warm-up" in m for m in messages)
 
     # the report of this result and a device result: one offline page with the plot and references
@@ -120,3 +138,42 @@ def test_report_refuses_no_files_and_bad_suffix(tmp_path: Path) -> None:
     cli = CliRunner().invoke(app, ["bench", "report", str(device_json), "-o", str(tmp_path / "r.pdf")])
     assert cli.exit_code == 1 and "must end in .html" in cli.output
     assert read_result(device_json) == example_device_result()
+
+
+def test_engines_alone_on_a_preset_with_one_thread(photo: Path) -> None:
+    """What benchmarks/speed.py runs for the edge preset, here on tiny (random weights, seeded)."""
+    import torch
+
+    from toolchain.engines import Engine
+    from toolchain.model.config import load_preset
+    from toolchain.model.edge_sdsr import EdgeSDSR
+
+    def load() -> EdgeSDSR:
+        torch.manual_seed(0)
+        return EdgeSDSR(load_preset("tiny"))
+
+    threads_before = torch.get_num_threads()
+    options = HostBenchOptions(
+        runs=1,
+        warmup=0,
+        image=photo,
+        size=40,
+        engines=(Engine.ONNXRUNTIME, Engine.TORCH_REFERENCE),
+        threads=1,
+    )
+    runs = bench_engines(load, TileSpec(tile=32, overlap=8), options)
+    assert [r.label for r in runs] == ["ours-engine-onnxruntime", "ours-engine-torch-reference"]
+    assert all("1 thread(s)" in r.notes[0] for r in runs) and torch.get_num_threads() == threads_before
+    assert runs[0].image.method is ImageMethod.MEASURED
+    assert any(n.startswith(PSNR_NOTE) for n in runs[0].notes)
+
+
+def test_engines_option_is_parsed_strictly() -> None:
+    assert [e.value for e in parse_engines("torch, onnxruntime")] == ["torch", "onnxruntime"]
+    for bad in ("", "auto", "torch,tensorrt"):
+        with pytest.raises(
+            ToolchainError, match="comma-separated list of onnxruntime, torch, torch-reference"
+        ):
+            parse_engines(bad)
+    with pytest.raises(ToolchainError, match="--threads must be >= 1"):
+        HostBenchOptions(threads=0)

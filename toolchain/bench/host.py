@@ -4,7 +4,9 @@ What runs, each on this machine's CPU, on the same input:
 
 - ours, the bundle's ONNX graph (ONNX Runtime CPU; QDQ graphs with graph optimizations off, as
   :mod:`toolchain.deploy.host_runner` runs them) and its ``.tflite`` graph (LiteRT CPU);
-- ours, the torch model (the path ``toolchain upscale`` takes, same batch size);
+- ours, the checkpoint on each host engine of :mod:`toolchain.engines` (``toolchain upscale
+  --engine``; the CLI's batch size), with the PSNR of every one of our outputs against the
+  ``torch-reference`` engine's (the tile, and the image as the uint8 the CLI writes);
 - the peers of :mod:`toolchain.bench.peers` (Real-ESRGAN-general-x4v3, ESPCN, FSRCNN, bicubic),
   each on the whole input (they do not tile).
 
@@ -13,16 +15,21 @@ manifest's tile plan with padding and blending) every runner gets ``warmup`` unt
 ``runs`` timed ones. The LiteRT A16W8 graph takes seconds per tile on a CPU, so its image is not
 run unless asked (``full_litert``): it is computed as the plan's tile count x the median tile and
 marked as computed. The result says, in its notes, that host numbers are not phone numbers.
+
+:func:`bench_engines` times the engines alone on any model (``benchmarks/speed.py`` uses it for
+the ``edge`` preset).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
+import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +61,20 @@ from toolchain.bench.results import (
 )
 from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.host_runner import BundleTileRunner, pick_graph
-from toolchain.deploy.manifest import Manifest
+from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR, read_checkpoint_config
 from toolchain.provenance import git_commit, utc_now
-from toolchain.tiling import plan_tiles
-from toolchain.upscaler import TileRunner, upscale_loaded
+from toolchain.tiling import TileSpec, plan_tiles
+from toolchain.upscaler import NoiseConfig, TileRunner, upscale_loaded
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "models" / "samples" / "sample.png"
 DEFAULT_SIZE = 512
 TORCH_BATCH = 4  # tiles per torch call, as `toolchain upscale` (upscale_file) uses
+ENGINES = (Engine.ONNXRUNTIME, Engine.TORCH, Engine.TORCH_REFERENCE)
+REFERENCE_ENGINE = Engine.TORCH_REFERENCE
 _HOST_RUNTIMES = (("onnx", "onnxruntime-cpu"), ("litert", "litert-cpu"))
 _VERSIONED = ("torch", "onnxruntime", "ai-edge-litert", "opencv-contrib-python-headless", "numpy", "pillow")
 
@@ -83,6 +93,8 @@ class HostBenchOptions:
     baselines: Path = DEFAULT_BASELINES
     peers: tuple[str, ...] = PEER_NAMES
     full_litert: bool = False
+    engines: tuple[Engine, ...] = ENGINES
+    threads: int | None = None  # None: each runtime's default (all cores)
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -91,6 +103,22 @@ class HostBenchOptions:
             raise ToolchainError(f"--warmup must be >= 0, got {self.warmup}")
         if self.size < 1:
             raise ToolchainError(f"--size must be >= 1, got {self.size}")
+        if self.threads is not None and self.threads < 1:
+            raise ToolchainError(f"--threads must be >= 1, got {self.threads}")
+        if Engine.AUTO in self.engines:
+            raise ToolchainError(
+                "--engines lists engines by name; auto is not one (it picks onnxruntime on CPU)"
+            )
+
+
+def parse_engines(text: str) -> tuple[Engine, ...]:
+    """``--engines onnxruntime,torch`` -> the engines, in order; an unknown name is a one-line error."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = [e.value for e in ENGINES]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ToolchainError(f"--engines {text!r}: use a comma-separated list of {', '.join(known)}")
+    return tuple(Engine(n) for n in names)
 
 
 def time_calls(fn: Callable[[], object], warmup: int, runs: int) -> Timing:
@@ -184,12 +212,13 @@ def toolchain_tool() -> Tool:
 
 
 class _Bench:
-    """Shared state of one host run: the input, the plan, timing settings and the memory probe."""
+    """Shared state of one host run: the input, the plan, timing settings, the memory probe and the
+    last outputs of each of our runs (``outputs[label] = (tile, image or None)``, for the PSNR notes)."""
 
-    def __init__(self, manifest: Manifest, options: HostBenchOptions, say: Say) -> None:
+    def __init__(self, spec: TileSpec, options: HostBenchOptions, say: Say) -> None:
         self.options = options
         self.say = say
-        self.spec = manifest.parsed_tile_spec()
+        self.spec = spec
         self.image = prepare_image(options.image, options.size)
         self.workload = Workload.for_image(self.spec, options.size, options.size)
         self.tile_plan = plan_tiles(self.spec.tile, self.spec.tile, self.spec)
@@ -199,6 +228,7 @@ class _Bench:
             rgb=self.image.rgb[:side, :side].copy(), alpha=None, source=Path("tile")
         )
         self.memory = PeakRss()
+        self.outputs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def timed(self, label: str, what: str, fn: Callable[[], object]) -> Timing:
         o = self.options
@@ -227,16 +257,21 @@ class _Bench:
         load_ms = (time.perf_counter() - start) * 1000.0
         runner.start_image(self.tile_plan)
         tiles = self.tile_plan.tiles
-        tile = self.timed(label, "one tile", lambda: runner(self.tile_nhwc, tiles))
+        last: dict[str, np.ndarray] = {}
+
+        def run_tile() -> None:
+            last["tile"] = runner(self.tile_nhwc, tiles)[0]
+
+        def run_image() -> None:
+            last["image"] = upscale_loaded(self.image, runner, self.spec, batch)[0]
+
+        tile = self.timed(label, "one tile", run_tile)
         if full_image:
-            image = self.timed(
-                label,
-                f"{self.workload.image_tiles}-tile image",
-                lambda: upscale_loaded(self.image, runner, self.spec, batch),
-            )
+            image = self.timed(label, f"{self.workload.image_tiles}-tile image", run_image)
             image_timing = ImageTiming(ImageMethod.MEASURED, image.warmup, image.runs_ms)
         else:
             image_timing = computed_image(tile, self.workload)
+        self.outputs[label] = (last["tile"], last.get("image"))
         return RunResult(
             label=label,
             subject=Subject.OURS,
@@ -253,11 +288,11 @@ class _Bench:
             notes=notes,
         )
 
-    def peer(self, name: str) -> RunResult:
+    def peer(self, name: str, threads: int | None) -> RunResult:
         self.memory.reset()
         self.say(f"{name}: loading")
         start = time.perf_counter()
-        peer = load_peer(self.options.baselines, name)
+        peer = load_peer(self.options.baselines, name, threads)
         load_ms = (time.perf_counter() - start) * 1000.0
         tile = self.timed(name, "one tile", lambda: peer.upscale(self.tile_image))
         image = self.timed(name, "whole image", lambda: peer.upscale(self.image))
@@ -301,7 +336,7 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     say = say or (lambda _message: None)
     bundle_dir = Path(bundle_dir)
     manifest = verify_bundle(bundle_dir)
-    bench = _Bench(manifest, options, say)
+    bench = _Bench(manifest.parsed_tile_spec(), options, say)
     load_start = _load_average()
     runs: list[RunResult] = []
     for kind, runtime in _HOST_RUNTIMES:
@@ -320,15 +355,22 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
                 label,
                 runtime,
                 graph.file,
-                lambda graph=graph: BundleTileRunner(bundle_dir, manifest, graph),
+                lambda graph=graph: BundleTileRunner(bundle_dir, manifest, graph, options.threads),
                 1,
                 full,
                 tuple(notes),
             )
         )
-    runs.append(_torch_run(bench, manifest, options))
+    checkpoint = options.checkpoint or DEFAULT_CHECKPOINT
+    model_id = f"edge-sd-sr-{read_checkpoint_config(checkpoint).name}"
+    engine_notes = ()
+    if model_id != manifest.model_id:
+        engine_notes = (f"the torch checkpoint is {model_id}, the bundle holds {manifest.model_id}",)
+    with _threads(options.threads):
+        runs += _engine_runs(bench, lambda: EdgeSDSR.from_pretrained(checkpoint), engine_notes)
     for name in options.peers:
-        runs.append(bench.peer(name))
+        runs.append(bench.peer(name, options.threads))
+    runs = _with_psnr_notes(runs, bench.outputs)
     since_start = bench.memory.since_start
     notes = (
         HOST_NOTE,
@@ -360,28 +402,85 @@ def _load_average() -> str:
         return "unknown"
 
 
-def _torch_run(bench: _Bench, manifest: Manifest, options: HostBenchOptions) -> RunResult:
+def bench_engines(
+    load_model: Callable[[], EdgeSDSR], spec: TileSpec, options: HostBenchOptions, say: Say | None = None
+) -> tuple[RunResult, ...]:
+    """Time ``options.engines`` on ``load_model()``'s model alone (a tile and the image, tiled by
+    ``spec``), each run noting its output's PSNR against ``torch-reference`` when that engine is listed.
+
+    ``load_model`` is called once per engine and must return the same weights each time."""
+    bench = _Bench(spec, options, say or (lambda _message: None))
+    with _threads(options.threads):
+        runs = _engine_runs(bench, load_model, ())
+    return tuple(_with_psnr_notes(runs, bench.outputs))
+
+
+def _engine_runs(
+    bench: _Bench, load_model: Callable[[], EdgeSDSR], notes: tuple[str, ...]
+) -> list[RunResult]:
+    """One run per engine of the options, labelled ``ours-engine-<engine>``, the CLI's batch size."""
     import torch
 
-    from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-    from toolchain.upscaler import NoiseConfig, TorchTileRunner
+    cpu = torch.device("cpu")
+    default = resolve_engine(Engine.AUTO, cpu)
+    threads = bench.options.threads
+    thread_note = (
+        f"{threads} thread(s)" if threads else f"{torch.get_num_threads()} torch threads, ORT default"
+    )
+    runs = []
+    for engine in bench.options.engines:
 
-    checkpoint = options.checkpoint or DEFAULT_CHECKPOINT
-    holder: dict[str, str] = {}
+        def load(engine: Engine = engine) -> TileRunner:
+            return open_engine(load_model(), engine, cpu, NoiseConfig(), bench.spec.tile, threads)
 
-    def load() -> TileRunner:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        holder["model_id"] = f"edge-sd-sr-{model.config.name}"
-        if model.config.scale != bench.spec.scale:
-            raise ToolchainError(
-                f"checkpoint {checkpoint} is a x{model.config.scale} model but the bundle is "
-                f"x{bench.spec.scale}; pass --checkpoint of the bundle's model"
-            )
-        return TorchTileRunner(model, torch.device("cpu"), NoiseConfig())
+        engine_notes = [f"engine {engine.value}, {thread_note}, batch {TORCH_BATCH} per call"]
+        if engine is default:
+            engine_notes.append("the default of `toolchain upscale` on CPU")
+        runtime = "onnxruntime-cpu" if engine is Engine.ONNXRUNTIME else "torch"
+        label = f"ours-engine-{engine.value}"
+        runs.append(bench.ours(label, runtime, None, load, TORCH_BATCH, True, (*engine_notes, *notes)))
+    return runs
 
-    threads = f"{torch.get_num_threads()} threads, batch {TORCH_BATCH} per call (as `toolchain upscale`)"
-    run = bench.ours("ours-torch", "torch", None, load, TORCH_BATCH, True, (threads,))
-    if holder.get("model_id") != manifest.model_id:
-        note = f"the torch checkpoint is {holder.get('model_id')}, the bundle holds {manifest.model_id}"
-        run = dataclasses.replace(run, notes=(*run.notes, note))
-    return run
+
+def _with_psnr_notes(
+    runs: list[RunResult], outputs: dict[str, tuple[np.ndarray, np.ndarray | None]]
+) -> list[RunResult]:
+    """Each of our runs with a note of its outputs' PSNR against the torch-reference engine's."""
+    reference = outputs.get(f"ours-engine-{REFERENCE_ENGINE.value}")
+    if reference is None:
+        return runs
+    noted = []
+    for run in runs:
+        if run.label not in outputs or run.label == f"ours-engine-{REFERENCE_ENGINE.value}":
+            noted.append(run)
+            continue
+        tile, image = outputs[run.label]
+        parts = [f"tile {output_psnr(tile, reference[0], 1.0):.1f} dB"]
+        if image is not None and reference[1] is not None:
+            parts.append(f"image {output_psnr(image, reference[1], 255.0):.1f} dB")
+        note = f"{PSNR_NOTE} {', '.join(parts)}"
+        noted.append(dataclasses.replace(run, notes=(*run.notes, note)))
+    return noted
+
+
+PSNR_NOTE = f"PSNR vs engine {REFERENCE_ENGINE.value} (RGB; image: the uint8 the CLI writes):"
+
+
+def output_psnr(output: np.ndarray, reference: np.ndarray, peak: float) -> float:
+    """PSNR in dB over all values of two same-shape outputs (``inf`` when identical)."""
+    mse = float(np.mean((output.astype(np.float64) - reference.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0.0 else 10.0 * math.log10(peak**2 / mse)
+
+
+@contextlib.contextmanager
+def _threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` for the block (None: unchanged), then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

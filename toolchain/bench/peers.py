@@ -38,15 +38,22 @@ def _require(path: Path) -> Path:
     return path
 
 
-def realesrgan_general_x4v3(baselines: Path) -> Upscale:
-    """Real-ESRGAN-general-x4v3 (fp16 ONNX, SRVGGNetCompact) on ONNX Runtime CPU, whole image."""
+def realesrgan_general_x4v3(baselines: Path, threads: int | None = None) -> Upscale:
+    """Real-ESRGAN-general-x4v3 (fp16 ONNX, SRVGGNetCompact) on ONNX Runtime CPU, whole image.
+
+    ``threads`` caps ONNX Runtime's intra-op threads (None: its default, all cores)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise ToolchainError("onnxruntime is needed for the Real-ESRGAN peer: install `.[deploy]`") from None
 
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     session = ort.InferenceSession(
-        str(_require(baselines / "realesr-general-x4v3-fp16.onnx")), providers=["CPUExecutionProvider"]
+        str(_require(baselines / "realesr-general-x4v3-fp16.onnx")),
+        options,
+        providers=["CPUExecutionProvider"],
     )
     name = session.get_inputs()[0].name
 
@@ -80,8 +87,10 @@ def opencv_dnn_superres(baselines: Path, algorithm: str) -> Upscale:
 PEER_NAMES = ("realesrgan-general-x4v3", "espcn", "fsrcnn", "bicubic")
 
 
-def load_peer(baselines: Path, name: str) -> Peer:
-    """Load peer ``name`` (one of :data:`PEER_NAMES`) from ``baselines``, ready to call."""
+def load_peer(baselines: Path, name: str, threads: int | None = None) -> Peer:
+    """Load peer ``name`` (one of :data:`PEER_NAMES`) from ``baselines``, ready to call.
+
+    ``threads`` caps the threads of Real-ESRGAN's ONNX Runtime session (the other peers ignore it)."""
     if name not in PEER_NAMES:
         raise ToolchainError(f"unknown peer {name!r}; peers are {', '.join(PEER_NAMES)}")
     if not Path(baselines).is_dir():
@@ -89,7 +98,7 @@ def load_peer(baselines: Path, name: str) -> Peer:
             f"peer folder {baselines} does not exist; point --baselines at ../shared/baselines"
         )
     if name == "realesrgan-general-x4v3":
-        return Peer(name, "onnxruntime-cpu", realesrgan_general_x4v3(baselines))
+        return Peer(name, "onnxruntime-cpu", realesrgan_general_x4v3(baselines, threads))
     if name == "bicubic":
         return Peer(name, "pillow", bicubic_upscale)
     return Peer(name, "opencv-dnn", opencv_dnn_superres(baselines, name))

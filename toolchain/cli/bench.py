@@ -68,13 +68,24 @@ def host(
             "otherwise its image latency is computed from the tile count x median tile.",
         ),
     ] = False,
+    engines: Annotated[
+        str,
+        typer.Option(
+            help="Engines of `toolchain upscale --engine` to time the checkpoint on, comma-separated "
+            "(each output's PSNR vs torch-reference goes in the notes).",
+        ),
+    ] = "onnxruntime,torch,torch-reference",
+    threads: Annotated[
+        int | None,
+        typer.Option(help="CPU threads for every runtime (torch, ONNX Runtime, LiteRT). Default: all cores."),
+    ] = None,
 ) -> None:
-    """Time the bundle's host graphs, our torch model and the peers on this CPU, in one run.
+    """Time the bundle's host graphs, our checkpoint on each engine and the peers on this CPU, in one run.
 
     Host numbers are not phone numbers: they compare implementations on the same machine.
     Example: toolchain bench host --bundle exports/nano-s24-dsp-a16w8
     """
-    from toolchain.bench.host import DEFAULT_IMAGE, HostBenchOptions, bench_host
+    from toolchain.bench.host import DEFAULT_IMAGE, HostBenchOptions, bench_host, parse_engines
     from toolchain.bench.peers import DEFAULT_BASELINES
     from toolchain.bench.results import write_result
 
@@ -86,6 +97,8 @@ def host(
         checkpoint=checkpoint,
         baselines=baselines or DEFAULT_BASELINES,
         full_litert=full_litert,
+        engines=parse_engines(engines),
+        threads=threads,
     )
     with progress_bar() as progress:
         task = progress.add_task("bench host", total=None)

@@ -81,7 +81,7 @@ class _Codec:
 class _OnnxGraph:
     """ONNX Runtime session on the CPU provider (graph optimizations off for QDQ graphs)."""
 
-    def __init__(self, path: Path, graph: GraphFile, where: str) -> None:
+    def __init__(self, path: Path, graph: GraphFile, where: str, threads: int | None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -89,6 +89,8 @@ class _OnnxGraph:
                 "onnxruntime is not installed; install it to run ONNX bundles on the host"
             ) from None
         options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
         if graph.precision in (Precision.A8W8, Precision.A16W8):
             # ORT's fused int8 CPU kernels are not the QDQ reference; run the QDQ graph as written
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -115,7 +117,7 @@ class _OnnxGraph:
 class _LiteRtGraph:
     """LiteRT interpreter (CPU). Tensor names are not checked: converters rename them."""
 
-    def __init__(self, path: Path, graph: GraphFile, where: str) -> None:
+    def __init__(self, path: Path, graph: GraphFile, where: str, threads: int | None) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
@@ -123,7 +125,7 @@ class _LiteRtGraph:
                 "ai-edge-litert is not installed; install it to run LiteRT bundles"
             ) from None
         try:
-            self.interpreter = Interpreter(model_path=str(path))
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError for unloadable models
             raise ToolchainError(f"{where}: LiteRT cannot load the graph ({_first_line(exc)})") from exc
@@ -203,10 +205,13 @@ class BundleTileRunner:
     Takes ``(N, T, T, C)`` float32 tiles in [0, 1] and returns ``(N, sT, sT, C)`` float32
     (not clipped). The graphs have static batch-1 shapes, so tiles run one at a time.
     Inputs are mapped to the manifest's value range, layout and dtype (quantized when
-    the tensor has ``quant``), outputs mapped back the same way.
+    the tensor has ``quant``), outputs mapped back the same way. ``threads`` caps the
+    runtime's CPU threads (None: its default).
     """
 
-    def __init__(self, bundle_dir: Path, manifest: Manifest, graph: GraphFile) -> None:
+    def __init__(
+        self, bundle_dir: Path, manifest: Manifest, graph: GraphFile, threads: int | None = None
+    ) -> None:
         self.bundle_dir = Path(bundle_dir)
         self.manifest = manifest
         self.graph = graph
@@ -217,9 +222,9 @@ class BundleTileRunner:
         self._output = _Codec(graph.outputs[0])
         path = self.bundle_dir / graph.file
         self._graph = (
-            _OnnxGraph(path, graph, where)
+            _OnnxGraph(path, graph, where, threads)
             if graph.artifact == Artifact.ONNX
-            else _LiteRtGraph(path, graph, where)
+            else _LiteRtGraph(path, graph, where, threads)
         )
 
     def _check_tile_shapes(self, where: str) -> None:
