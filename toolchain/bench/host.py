@@ -435,7 +435,7 @@ def _engine_runs(
 
         engine_notes = [f"engine {engine.value}, {thread_note}, batch {TORCH_BATCH} per call"]
         if engine is default:
-            engine_notes.append("the default of `toolchain upscale` on CPU")
+            engine_notes.append(DEFAULT_NOTE)
         runtime = "onnxruntime-cpu" if engine is Engine.ONNXRUNTIME else "torch"
         label = f"ours-engine-{engine.value}"
         runs.append(bench.ours(label, runtime, None, load, TORCH_BATCH, True, (*engine_notes, *notes)))
@@ -463,6 +463,7 @@ def _with_psnr_notes(
     return noted
 
 
+DEFAULT_NOTE = "the default of `toolchain upscale` on CPU"
 PSNR_NOTE = f"PSNR vs engine {REFERENCE_ENGINE.value} (RGB; image: the uint8 the CLI writes):"
 
 
