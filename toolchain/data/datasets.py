@@ -35,6 +35,24 @@ def downscale_bicubic(hr: torch.Tensor, scale: int) -> torch.Tensor:
     return lr.clamp(0.0, 1.0)
 
 
+def load_training_image(path: Path, max_side: int) -> np.ndarray:
+    """HxWx3 uint8; a photo longer than ``max_side`` is downscaled to it (antialiased bicubic)."""
+    t = torch.from_numpy(load_image(path, MAX_TRAIN_PIXELS).rgb).permute(2, 0, 1)[None]
+    longest = max(t.shape[-2:])
+    if longest > max_side:
+        size = [round(s * max_side / longest) for s in t.shape[-2:]]
+        t = F.interpolate(t, size=size, mode="bicubic", antialias=True).clamp(0, 1)
+    return (t[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def holdout_paths(roots: list[Path], count: int) -> list[Path]:
+    """``count`` images spread evenly over the sorted training files: the held-out validation photos."""
+    paths = [p for root in roots for p in list_images(root)]
+    if count > len(paths) // 2:
+        raise ToolchainError(f"holdout {count} would leave too few of the {len(paths)} training images")
+    return [paths[(i * len(paths)) // count] for i in range(count)] if count else []
+
+
 @dataclass
 class HRCropSampler:
     """Random HR crops (with flips and 90-degree rotations) from images cached in memory.
@@ -48,22 +66,27 @@ class HRCropSampler:
     crop: int
 
     @classmethod
-    def from_folders(cls, roots: list[Path], crop: int, max_side: int, console: Console) -> HRCropSampler:
+    def from_folders(
+        cls,
+        roots: list[Path],
+        crop: int,
+        max_side: int,
+        console: Console,
+        exclude: frozenset[Path] = frozenset(),
+    ) -> HRCropSampler:
+        """Load every image under ``roots`` except ``exclude`` (held-out validation photos)."""
         images, skipped = [], []
         for root in roots:
             for path in list_images(root):
+                if path in exclude:
+                    continue
                 try:
-                    rgb = load_image(path, MAX_TRAIN_PIXELS).rgb
+                    image = load_training_image(path, max_side)
                 except ToolchainError as exc:
                     skipped.append(str(exc))
                     continue
-                t = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-                longest = max(t.shape[-2:])
-                if longest > max_side:
-                    size = [round(s * max_side / longest) for s in t.shape[-2:]]
-                    t = F.interpolate(t, size=size, mode="bicubic", antialias=True).clamp(0, 1)
-                if min(t.shape[-2:]) >= crop:
-                    images.append((t[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+                if min(image.shape[:2]) >= crop:
+                    images.append(image)
                 else:
                     skipped.append(f"{path} is smaller than the {crop} px crop")
         if skipped:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from toolchain.data.datasets import list_images
+from toolchain.data.datasets import list_images, load_training_image
 from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, load_image, save_image
@@ -52,3 +52,30 @@ def make_pairs(
     if not written:
         raise ToolchainError(f"no usable HR images in {hr_dir}" + (f" ({skipped[0]})" if skipped else ""))
     return written, skipped
+
+
+def make_holdout_pairs(
+    paths: list[Path], out_dir: Path, crop: int, max_side: int, cfg: DegradationConfig, seed: int
+) -> int:
+    """Validation pairs from held-out training photos: the centre ``crop`` x ``crop`` of each photo
+    (after the training loader's ``max_side`` downscale), degraded like pair ``i`` of
+    :func:`make_pairs`. Photos smaller than the crop are skipped; returns the pairs written."""
+    if crop % cfg.scale:
+        raise ToolchainError(f"validation crop {crop} must be a multiple of the scale {cfg.scale}")
+    written = 0
+    for i, path in enumerate(paths):
+        rgb = load_training_image(path, max_side)
+        h, w = rgb.shape[:2]
+        if min(h, w) < crop:
+            continue
+        y, x = (h - crop) // 2, (w - crop) // 2
+        hr_rgb = rgb[y : y + crop, x : x + crop]
+        hr = torch.from_numpy(hr_rgb).permute(2, 0, 1)[None].float() / 255
+        lr = degrade(hr, cfg, torch.Generator().manual_seed(seed * 1_000_003 + i))
+        name = f"{i:03d}_{path.stem}.png"  # the index keeps equal stems from different folders apart
+        save_image(out_dir / "HR" / name, hr_rgb)
+        save_image(out_dir / "LR" / name, lr[0].permute(1, 2, 0).numpy())
+        written += 1
+    if not written:
+        raise ToolchainError(f"no held-out photo is at least {crop} px on its shorter side")
+    return written

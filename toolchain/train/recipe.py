@@ -12,6 +12,7 @@ from toolchain.configio import from_dict, read_json
 from toolchain.data.degradations import DegradationConfig
 from toolchain.diffusion.schedule import ScheduleConfig
 from toolchain.errors import ToolchainError
+from toolchain.train.adversarial import AdversarialConfig
 
 
 class Stage(enum.StrEnum):
@@ -20,6 +21,10 @@ class Stage(enum.StrEnum):
     TEACHER = "teacher"  # YONOS: the same joint training of a x2 model (teacher_preset)
     DISTILL = "distill"  # YONOS: the x4 student matches the x2 teacher's predictions
     DECODER = "decoder"  # decoder fine-tuned on the one-step output latents
+    ADVERSARIAL = "adversarial"  # one-step model vs a patch discriminator (train/adversarial.py)
+
+
+COMPONENTS = ("hr_encoder", "lr_encoder", "unet", "decoder")  # what a stage's ``trainable`` may name
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class StageConfig:
     grad_accum: int = 1  # micro-batches per optimizer step (global batch = batch_size x ranks x this)
     warmup_steps: int = 50  # linear warm-up, then cosine decay to min_lr_ratio * learning_rate
     min_lr_ratio: float = 0.1
+    trainable: tuple[str, ...] | None = None  # components trained (None: the stage's default)
+    clean_prob: float | None = None  # overrides degradation.clean_prob for this stage
+    adversarial: AdversarialConfig | None = None  # loss settings; only for the adversarial stage
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate for 0-based ``step``: a pure function of the step, so resume is exact."""
@@ -48,6 +56,19 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"{self.stage.value}: need warmup_steps >= 0 and min_lr_ratio in [0, 1]")
+        unknown = set(self.trainable or ()) - set(COMPONENTS)
+        if unknown or self.trainable == ():
+            raise ValueError(f"{self.stage.value}: trainable must name some of {', '.join(COMPONENTS)}")
+        if self.clean_prob is not None and not 0.0 <= self.clean_prob <= 1.0:
+            raise ValueError(f"{self.stage.value}: clean_prob must be in [0, 1], got {self.clean_prob}")
+        if self.adversarial is not None and self.stage is not Stage.ADVERSARIAL:
+            raise ValueError(f"{self.stage.value}: 'adversarial' settings belong to the adversarial stage")
+
+    def degradation_for(self, recipe_degradation: DegradationConfig) -> DegradationConfig:
+        """The recipe's degradation with this stage's ``clean_prob`` override (a curriculum)."""
+        if self.clean_prob is None:
+            return recipe_degradation
+        return dataclasses.replace(recipe_degradation, clean_prob=self.clean_prob)
 
 
 @dataclass(frozen=True)
@@ -62,9 +83,13 @@ class RecipeConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig.bicubic)
     init_autoencoder: str | None = None  # checkpoint whose HR encoder + decoder start the run
+    init_checkpoint: str | None = None  # checkpoint (all components) the first stage starts from: a fine-tune
     teacher_preset: str | None = None  # the x2 preset trained by the teacher stage (e.g. nano-x2)
     val_data: str | None = None  # paired HR/ + LR/ folder scored (PSNR-Y, SSIM-Y) at every save
     val_images: int = 8  # at most this many validation pairs
+    holdout: int = 0  # training photos held out as the validation set <out>/val (overrides val_data)
+    val_crop: int = 512  # HR side of each held-out validation crop (one 128 px LR tile)
+    val_niqe: str | None = None  # NIQE pristine-model .npz: validation also logs NIQE (lower is sharper)
 
     def __post_init__(self) -> None:
         if self.hr_crop % 32:
@@ -78,6 +103,12 @@ class RecipeConfig:
             raise ValueError("the distill stage needs a teacher stage before it")
         if (Stage.TEACHER in names) != (self.teacher_preset is not None):
             raise ValueError("teacher_preset and a teacher stage go together")
+        if self.init_checkpoint is not None and self.init_autoencoder is not None:
+            raise ValueError("init_checkpoint already holds an autoencoder; drop init_autoencoder")
+        if self.holdout < 0 or self.val_crop % 32 or self.val_crop < 32:
+            raise ValueError("holdout must be >= 0 and val_crop a positive multiple of 32")
+        if self.val_niqe is not None and self.val_crop < 96:
+            raise ValueError(f"val_niqe needs val_crop >= 96 (NIQE's block size), got {self.val_crop}")
 
 
 def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
@@ -102,9 +133,15 @@ def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
         value = getattr(recipe, key)
         if value is not None and value.endswith(".json"):
             recipe = dataclasses.replace(recipe, **{key: str((Path(path).parent / value).resolve())})
-    if recipe.init_autoencoder is not None:
-        init = (Path(path).parent / recipe.init_autoencoder).resolve()
-        recipe = dataclasses.replace(recipe, init_autoencoder=str(init))
+    for key in ("init_autoencoder", "init_checkpoint"):
+        value = getattr(recipe, key)
+        if value is not None:
+            recipe = dataclasses.replace(recipe, **{key: str((Path(path).parent / value).resolve())})
+    if recipe.val_niqe is not None:
+        niqe = (Path(path).parent / recipe.val_niqe).resolve()
+        if not niqe.is_file():
+            raise ToolchainError(f"{path}: val_niqe {niqe} does not exist (the NIQE pristine-model .npz)")
+        recipe = dataclasses.replace(recipe, val_niqe=str(niqe))
     if recipe.val_data is not None:
         val = (Path(path).parent / recipe.val_data).resolve()
         if not (val / "HR").is_dir() or not (val / "LR").is_dir():

@@ -8,27 +8,30 @@ resumes from its own folder; a fresh stage starts from the previous stage's weig
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from toolchain.atomic import atomic_path
-from toolchain.data.datasets import HRCropSampler, pair_paths
+from toolchain.atomic import atomic_dir, atomic_path
+from toolchain.data.datasets import HRCropSampler, holdout_paths, pair_paths
 from toolchain.data.degradations import degrade
+from toolchain.data.synthetic_pairs import make_holdout_pairs
 from toolchain.errors import ToolchainError
-from toolchain.evaluate import evaluate_pairs
+from toolchain.evaluate import evaluate_pairs, summarize
+from toolchain.metrics.niqe import NiqeParams, load_niqe_params
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.tiling import TileSpec
+from toolchain.train.adversarial import AdversarialConfig, AdversarialLoss
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
@@ -42,6 +45,7 @@ TRAINABLE = {
     Stage.TEACHER: ("lr_encoder", "unet"),
     Stage.DISTILL: ("lr_encoder", "unet"),
     Stage.DECODER: ("decoder",),
+    Stage.ADVERSARIAL: ("decoder",),
 }
 
 
@@ -115,10 +119,15 @@ def init_teacher(recipe: RecipeConfig, autoencoder_from: Path | None) -> EdgeSDS
     return teacher
 
 
-def trainable_parameters(model: EdgeSDSR, stage: Stage) -> list[nn.Parameter]:
-    """Freeze ``model`` except the stage's components (TRAINABLE); returns their parameters."""
+def trainable_components(stage_cfg: StageConfig) -> tuple[str, ...]:
+    """The stage's ``trainable`` components, or its default (TRAINABLE)."""
+    return stage_cfg.trainable or TRAINABLE[stage_cfg.stage]
+
+
+def trainable_parameters(model: EdgeSDSR, components: tuple[str, ...]) -> list[nn.Parameter]:
+    """Freeze ``model`` except ``components``; returns their parameters."""
     model.requires_grad_(False)
-    params = [p for n in TRAINABLE[stage] for p in getattr(model, n).parameters()]
+    params = [p for n in components for p in getattr(model, n).parameters()]
     for p in params:
         p.requires_grad_(True)
     return params
@@ -184,27 +193,39 @@ def run_stage(run: StageRun) -> bool:
         )
 
     model.to(ctx.device)
-    params = trainable_parameters(model, stage)
+    components = trainable_components(stage_cfg)
+    params = trainable_parameters(model, components)
     model.train()
     teacher = None
     if stage is Stage.DISTILL:
         teacher = EdgeSDSR.from_pretrained(out_dir / Stage.TEACHER.value).to(ctx.device).eval()
         teacher.requires_grad_(False)
-    module: nn.Module = StageLoss(model, loss_for(stage, recipe, teacher))
+    adversarial = None
+    if stage is Stage.ADVERSARIAL:
+        cfg = stage_cfg.adversarial or AdversarialConfig()
+        adversarial = AdversarialLoss(cfg, train_unet="unet" in components, device=ctx.device)
+    loss_fn = adversarial or loss_for(stage, recipe, teacher)
+    module: nn.Module = StageLoss(model, loss_fn)
     if ctx.distributed:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         module = DistributedDataParallel(module, device_ids=ids)
+        if adversarial is not None:
+            adversarial.disc_step_module = DistributedDataParallel(adversarial.disc, device_ids=ids)
     opt = torch.optim.AdamW(params, lr=stage_cfg.learning_rate, weight_decay=0.0)
     step = 0
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generators"][ctx.rank])
         step = int(state["step"])
+        if adversarial is not None:
+            adversarial.load_state_dict(state["adversarial"])
     if step >= stage_cfg.steps:
         console.print(f"{stage.value}: already complete ({step} steps)")
         return True
 
+    degradation = stage_cfg.degradation_for(recipe.degradation)
     val_pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
+    niqe_params = load_niqe_params(Path(recipe.val_niqe)) if recipe.val_niqe and val_pairs else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
     t0, seen, data_s = time.monotonic(), 0, 0.0  # data_s: time spent cropping and degrading
@@ -217,7 +238,7 @@ def run_stage(run: StageRun) -> bool:
             for micro in range(stage_cfg.grad_accum):
                 t_data = time.monotonic()
                 hr = data.batch(stage_cfg.batch_size, gen)
-                lr = degrade(hr, recipe.degradation, gen, model.config.scale).to(ctx.device)
+                lr = degrade(hr, degradation, gen, model.config.scale).to(ctx.device)
                 data_s += time.monotonic() - t_data
                 hr = hr.to(ctx.device)
                 last = micro == stage_cfg.grad_accum - 1
@@ -225,6 +246,8 @@ def run_stage(run: StageRun) -> bool:
                 with sync, autocast:
                     loss, stats = module(hr, lr, gen)
                     (loss / stage_cfg.grad_accum).backward()
+                    if adversarial is not None:
+                        stats = {**stats, **adversarial.discriminator_step()}
                 seen += hr.shape[0] * ctx.world_size
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -248,9 +271,10 @@ def run_stage(run: StageRun) -> bool:
             out_of_time = deadline is not None and broadcast_object(ctx, time.monotonic() > deadline)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
                 calibrate = data if stage is Stage.AUTOENCODER else None
-                _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx)
+                extra_state = {"adversarial": adversarial.state_dict()} if adversarial is not None else {}
+                _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
                 if ctx.is_main and val_pairs and stage not in (Stage.AUTOENCODER, Stage.TEACHER):
-                    _validate(model, val_pairs, stage, step, log, ctx.device)
+                    _validate(model, val_pairs, niqe_params, stage, step, log, ctx.device)
             if out_of_time and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
                 return False
@@ -264,22 +288,25 @@ def run_stage(run: StageRun) -> bool:
 def _validate(
     model: EdgeSDSR,
     pairs: list[tuple[str, Path, Path]],
+    niqe_params: NiqeParams | None,
     stage: Stage,
     step: int,
     log: RunLog,
     device: torch.device,
 ) -> None:
-    """PSNR-Y / SSIM-Y of the one-step model on the validation pairs, appended to the run log."""
+    """PSNR-Y / SSIM-Y (and NIQE) of the one-step model on the validation pairs, appended to the run log."""
     model.eval()
     runner = TorchTileRunner(model, device, NoiseConfig())
     spec = TileSpec.for_model(model.config)
-    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, spec, 4)[0], None)
+    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, spec, 4)[0], niqe_params)
     model.train()
+    summary = summarize(scores, model.config.name, "validation")
     record = {
         "stage": stage.value,
         "step": step,
-        "val_psnr_y": float(np.mean([s.psnr_y for s in scores])),
-        "val_ssim_y": float(np.mean([s.ssim_y for s in scores])),
+        "val_psnr_y": summary.psnr_y,
+        "val_ssim_y": summary.ssim_y,
+        **({"val_niqe": summary.niqe} if summary.niqe is not None else {}),
         "val_images": len(scores),
     }
     log.write(record)
@@ -306,6 +333,7 @@ def _save(
     stage_dir: Path,
     calibrate: HRCropSampler | None,
     ctx: DistContext,
+    extra_state: dict,
 ) -> None:
     """Rank 0 writes weights and training state (every rank's generator); others wait.
 
@@ -317,12 +345,33 @@ def _save(
             std = latent_std(model, calibrate, ctx.device)
             model.latent_scaling = 1.0 / std
         model.save_pretrained(stage_dir, extra={"stage": stage.value, "step": step})
-        state = {"stage": stage.value, "step": step, "optimizer": opt.state_dict(), "generators": generators}
+        state = {
+            "stage": stage.value,
+            "step": step,
+            "optimizer": opt.state_dict(),
+            "generators": generators,
+            **extra_state,
+        }
         with atomic_path(stage_dir / STATE_NAME) as tmp:
             torch.save(state, tmp)
     barrier(ctx)
     if calibrate is not None:
         model.latent_scaling = broadcast_object(ctx, model.latent_scaling)
+
+
+def _holdout_set(
+    recipe: RecipeConfig, held_out: list[Path], out_dir: Path, console: Console, ctx: DistContext
+) -> Path:
+    """``<out>/val``: the held-out photos' centre crops, degraded once (made on the first run only)."""
+    val_dir = out_dir / "val"
+    if ctx.is_main and not val_dir.is_dir():
+        with atomic_dir(val_dir) as tmp:
+            count = make_holdout_pairs(
+                held_out, tmp, recipe.val_crop, recipe.max_side, recipe.degradation, recipe.seed
+            )
+        console.print(f"validation: {count} held-out photos, {recipe.val_crop} px crops, in {val_dir}")
+    barrier(ctx)
+    return val_dir
 
 
 def run_recipe(
@@ -338,11 +387,17 @@ def run_recipe(
 ) -> Path | None:
     """Run the stages in order; returns the final checkpoint folder, or None if stopped early.
 
+    ``recipe.init_checkpoint`` makes the first stage a fine-tune of that checkpoint. With
+    ``recipe.holdout`` the held-out photos are left out of training and become ``<out>/val``.
     With ``sd_vae`` (a local SD v1.5 VAE) the model starts from ``<out>/init``, whose HR
     encoder holds SD's weights; the autoencoder stage is then skipped and the compact
     decoder is trained by the decoder stage on the one-step latents.
     """
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
+    if sd_vae is not None and recipe.init_checkpoint is not None:
+        raise ToolchainError(
+            "--sd-vae starts a run from SD's VAE; this recipe's init_checkpoint starts it instead"
+        )
     if sd_vae is not None:
         resolve_sd_vae_file(sd_vae)  # fail before the data is loaded
     fresh = not (out_dir.is_dir() and any(out_dir.iterdir()))
@@ -353,11 +408,15 @@ def run_recipe(
     barrier(ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = RunLog(out_dir, tensorboard and ctx.is_main)
-    data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console)
+    held_out = holdout_paths(folders, recipe.holdout)
+    data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console, frozenset(held_out))
     data = data.shard(ctx.rank, ctx.world_size)
     console.print(f"training data: {len(data.images)} images from {', '.join(map(str, folders))}")
+    if held_out:
+        val_dir = _holdout_set(recipe, held_out, out_dir, console, ctx)
+        recipe = dataclasses.replace(recipe, val_data=str(val_dir))
     started = time.monotonic()
-    previous: Path | None = None
+    previous = Path(recipe.init_checkpoint) if recipe.init_checkpoint is not None else None
     if sd_vae is not None:
         previous = out_dir / "init"
         if ctx.is_main and not (previous / WEIGHTS_NAME).is_file():

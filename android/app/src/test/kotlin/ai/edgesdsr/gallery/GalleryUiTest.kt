@@ -38,7 +38,7 @@ import java.io.File
  * host CPU (the NPU and the TFLite runners are unavailable on the JVM: the fallback chain
  * says so and lands on ONNX Runtime CPU, as on a phone without the QNN libraries).
  *
- * The photo is the repository's 256x192 sample (6 tiles of the bundle's 128px plan) saved as
+ * The photo is the repository's 224x150 sample (4 tiles of the bundle's 128px plan) saved as
  * a JPEG with EXIF orientation 6 and a capture date, so saving can be checked to keep both.
  */
 @RunWith(RobolectricTestRunner::class)
@@ -78,20 +78,20 @@ class GalleryUiTest {
 
         val photo = launch(Robolectric.buildActivity(PhotoActivity::class.java, opened))
         waitUntil("photo loaded") { photo.find<Button>("enhance").isEnabled }
-        assertEquals("sample.jpg: 256x192", photo.text("info"))
+        assertEquals("sample.jpg: 224x150", photo.text("info"))
         photo.click("enhance")
-        waitUntil("first tile") { photo.text("status").contains("tile 1/6") }
-        assertTrue(photo.text("status"), photo.text("status").matches(Regex("CPU tile 1/6 · .* elapsed · about .* left")))
+        waitUntil("first tile") { photo.text("status").contains("tile 1/4") }
+        assertTrue(photo.text("status"), photo.text("status").matches(Regex("CPU tile 1/4 · .* elapsed · about .* left")))
         assertTrue(photo.find<Button>("cancel").isEnabled)
         screenshot(photo, "photo-progress")
         waitUntil("result") { photo.text("status").startsWith("Enhanced") }
         assertTrue(photo.text("status"), photo.text("status").contains("on the CPU (ONNX Runtime CPU"))
-        assertTrue(photo.text("status"), photo.text("status").contains("1024x768, 6 tiles"))
+        assertTrue(photo.text("status"), photo.text("status").contains("896x600, 4 tiles"))
         assertTrue(photo.text("message"), photo.text("message").contains("NPU not used:"))
 
         val done = app.sessions.getValue(photoUri).state as EnhanceState.Done
-        assertEquals(1024, done.result.width)
-        assertEquals(768, done.result.height)
+        assertEquals(896, done.result.width)
+        assertEquals(600, done.result.height)
         val compare = photo.find<BeforeAfterView>("compare")
         compare.setSplit(0.35f)
         compare.zoomBy(100f, compare.width / 2f, compare.height / 2f)
@@ -116,7 +116,7 @@ class GalleryUiTest {
         assertEquals(CAPTURE_DATE, exif.getAttribute(ExifInterface.TAG_DATETIME_ORIGINAL))
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         BitmapFactory.decodeFile(jpeg.path, bounds)
-        assertEquals(1024 to 768, bounds.outWidth to bounds.outHeight)
+        assertEquals(896 to 600, bounds.outWidth to bounds.outHeight)
         assertEquals(listOf("sample_x4.jpg"), app.recents.list().map { it.name })
         photo.finish()
 
@@ -149,11 +149,11 @@ class GalleryUiTest {
         val photo = launch(Robolectric.buildActivity(PhotoActivity::class.java, photoIntent(samplePhoto())))
         waitUntil("photo loaded") { photo.find<Button>("enhance").isEnabled }
         photo.click("enhance")
-        waitUntil("first tile") { photo.text("status").contains("tile 1/6") }
+        waitUntil("first tile") { photo.text("status").contains("tile 1/4") }
         photo.click("cancel")
         waitUntil("cancelled") { photo.text("status") == "Cancelled" }
         val message = photo.text("message")
-        val done = Regex("error: cancelled after (\\d) of 6 tiles").matchEntire(message)?.groupValues?.get(1)?.toInt()
+        val done = Regex("error: cancelled after (\\d) of 4 tiles").matchEntire(message)?.groupValues?.get(1)?.toInt()
         assertNotNull(message, done)
         assertTrue(message, done!! in 1..2)
         assertTrue(photo.find<Button>("enhance").isEnabled)

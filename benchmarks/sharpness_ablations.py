@@ -1,0 +1,162 @@
+"""Ablations of the levers for a sharper default (issue 10), at equal compute, on held-out photos.
+
+Every variant fine-tunes the same base checkpoint (the default recipe's stages up to `decoder`)
+for the same number of steps and batch size, with one switch changed: the loss (L1 only vs the
+adversarial stage), what the adversarial stage trains, its GAN weight, and the share of clean
+(bicubic-only) inputs. Each variant is scored on the default run's held-out validation photos
+(`<run>/val`: training photos never trained on, degraded once), never on an eval set:
+PSNR-Y / SSIM-Y (fidelity) and NIQE (lower is sharper / more natural). Run a variant with
+several seeds to see the noise. Writes benchmarks/results/ablations-sharpness.json and the
+"Sharpness levers" section of benchmarks/ablations.md.
+
+Run: python benchmarks/sharpness_ablations.py --run runs/nano2 [--steps 300] [--seeds 0 1]
+     [--variants l1-decoder gan-decoder ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from toolchain.evaluate import bicubic_upscale, evaluate, summarize
+from toolchain.metrics.niqe import load_niqe_params
+from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.tiling import TileSpec
+from toolchain.train.recipe import load_recipe
+from toolchain.train.stages import run_recipe
+from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
+
+ROOT = Path(__file__).resolve().parents[1]
+NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"
+RESULTS = ROOT / "benchmarks" / "results" / "ablations-sharpness.json"
+DOC = ROOT / "benchmarks" / "ablations.md"
+SECTION = "## Sharpness levers (issue 10)"
+
+ADV = {"stage": "adversarial", "learning_rate": 3e-4}
+# name -> (what it tests, the final stage's settings)
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "l1-decoder": ("control: more L1 decoder steps", {"stage": "decoder", "learning_rate": 3e-4}),
+    "gan-decoder": ("adversarial stage on the decoder (GAN 0.05, features 1.0)", ADV),
+    "gan-decoder-unet": (
+        "adversarial stage on decoder + UNet + LR encoder",
+        {**ADV, "learning_rate": 1e-4, "trainable": ["decoder", "unet", "lr_encoder"]},
+    ),
+    "gan-0.2": ("adversarial, GAN weight 0.2", {**ADV, "adversarial": {"gan_weight": 0.2}}),
+    "gan-no-features": ("adversarial, no feature matching", {**ADV, "adversarial": {"feature_weight": 0.0}}),
+    "gan-clean-0.2": ("adversarial, clean_prob 0.2 (from 0.5)", {**ADV, "clean_prob": 0.2}),
+}
+
+
+def variant_recipe(name: str, base: Path, steps: int, batch: int, seed: int, work: Path) -> Path:
+    """The default recipe's data, holdout and degradation; one stage fine-tuning ``base``."""
+    recipe = json.loads(NANO_RECIPE.read_text())
+    recipe["train_data"] = [str((NANO_RECIPE.parent / d).resolve()) for d in recipe["train_data"]]
+    recipe["val_niqe"] = str((NANO_RECIPE.parent / recipe["val_niqe"]).resolve())
+    recipe.update({"seed": seed, "init_checkpoint": str(base.resolve()), "teacher_preset": None})
+    stage = {**VARIANTS[name][1], "steps": steps, "batch_size": batch, "save_every": steps}
+    recipe["stages"] = [stage]
+    path = work / f"{name}-seed{seed}.recipe.json"
+    path.write_text(json.dumps(recipe, indent=2))
+    return path
+
+
+def score(val: Path, upscale, niqe_params) -> dict:
+    s = summarize(evaluate(val, upscale, niqe_params), "", "validation")
+    return {"psnr_y": s.psnr_y, "ssim_y": s.ssim_y, "niqe": s.niqe}
+
+
+def model_upscale(checkpoint: Path):
+    runner = TorchTileRunner(EdgeSDSR.from_pretrained(checkpoint), torch.device("cpu"), NoiseConfig())
+    return lambda image: upscale_loaded(image, runner, TileSpec(), batch_size=4)[0]
+
+
+def write_doc(rows: list[dict], args: argparse.Namespace) -> None:
+    images = len(list((args.run / "val" / "HR").iterdir()))
+    lines = [
+        SECTION,
+        "",
+        f"Produced by `python benchmarks/sharpness_ablations.py --run {args.run} --steps {args.steps} "
+        f"--batch {args.batch}` (seeds and variants as listed; raw: `results/ablations-sharpness.json`).",
+        f"Each variant fine-tunes `{args.run}/decoder` (the default recipe's L1 stages) for {args.steps} "
+        f"steps of batch {args.batch}. Scores are on the {images} held-out training photos "
+        f"of `{args.run}/val` (256 px crops, degraded once by the recipe's degradation); no eval set "
+        "is used. Lower NIQE is sharper.",
+        "",
+        "| variant | what it tests | seed | PSNR-Y | SSIM-Y | NIQE | train min |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        minutes = f"{r['train_min']:.1f}" if r["train_min"] is not None else "-"
+        lines.append(
+            f"| {r['variant']} | {r['what']} | {r['seed'] if r['seed'] is not None else '-'} | "
+            f"{r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['niqe']:.3f} | {minutes} |"
+        )
+    text = DOC.read_text() if DOC.is_file() else ""
+    head = text.split(SECTION)[0].rstrip()
+    DOC.write_text((head + "\n\n" if head else "") + "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/nano2"), help="the default recipe's run")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--work", type=Path, default=Path("runs/ablations-sharpness"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    base, val = args.run / "decoder", args.run / "val"
+    niqe_params = load_niqe_params(ROOT.parent / "shared" / "metrics" / "niqe_pris_params.npz")
+    rows = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    done = {(r["variant"], r["seed"]) for r in rows}
+    console = Console(stderr=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    for name, what, checkpoint in (
+        ("bicubic", "reference", None),
+        ("base", "the L1 base, no fine-tune", base),
+    ):
+        if (name, None) not in done:
+            upscale = bicubic_upscale if checkpoint is None else model_upscale(checkpoint)
+            rows.append(
+                {
+                    "variant": name,
+                    "what": what,
+                    "seed": None,
+                    "train_min": None,
+                    **score(val, upscale, niqe_params),
+                }
+            )
+    for seed in args.seeds:
+        for name in args.variants:
+            if (name, seed) in done:
+                continue
+            recipe, folders = load_recipe(variant_recipe(name, base, args.steps, args.batch, seed, args.work))
+            out = args.work / f"{name}-seed{seed}"
+            t0 = time.monotonic()
+            final = run_recipe(recipe, folders, out, True, None, console)
+            minutes = (time.monotonic() - t0) / 60
+            assert final is not None
+            result = score(val, model_upscale(final), niqe_params)
+            rows.append(
+                {"variant": name, "what": VARIANTS[name][0], "seed": seed, "train_min": minutes, **result}
+            )
+            console.print(f"{name} seed {seed}: {result} ({minutes:.1f} min)")
+            save(rows, args)
+    save(rows, args)
+
+
+def save(rows: list[dict], args: argparse.Namespace) -> None:
+    """Write the JSON record and the markdown section (after every variant: a long run can stop)."""
+    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    write_doc(rows, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The adversarial stage, held-out validation photos, fine-tuning from a checkpoint, per-stage switches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from test_train import stage, train, write_recipe
+
+from toolchain.data.datasets import holdout_paths
+from toolchain.data.degradations import DegradationConfig
+from toolchain.errors import ToolchainError
+from toolchain.train.adversarial import AdversarialConfig, PatchDiscriminator
+from toolchain.train.recipe import Stage, StageConfig, load_recipe
+
+NIQE = Path(__file__).resolve().parents[2] / "shared" / "metrics" / "niqe_pris_params.npz"
+
+
+def edit(recipe: Path, **values) -> Path:
+    data = json.loads(recipe.read_text())
+    data.update(values)
+    recipe.write_text(json.dumps(data))
+    return recipe
+
+
+def weights(folder: Path, prefix: str) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(str(folder / "model.safetensors")).items() if k.startswith(prefix)}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def log_of(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_discriminator_gives_patch_logits_and_features() -> None:
+    logits, features = PatchDiscriminator(8)(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == (2, 1, 8, 8)
+    assert [f.shape[1] for f in features] == [8, 16, 32]
+
+
+def test_adversarial_stage_trains_only_the_decoder_by_default(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, [stage("decoder", 1), stage("adversarial", 3)])
+    final = train(recipe, tmp_path / "run")
+    assert final == tmp_path / "run" / "adversarial"
+    before, after = tmp_path / "run" / "decoder", final
+    assert same(weights(before, "unet."), weights(after, "unet."))
+    assert not same(weights(before, "decoder."), weights(after, "decoder."))
+    record = [r for r in log_of(tmp_path / "run") if r.get("stage") == "adversarial" and "loss" in r][-1]
+    assert {"l1", "feature", "g_hinge", "d_loss", "d_real", "d_fake"} <= record.keys()
+    assert all(np.isfinite(record[k]) for k in ("d_loss", "g_hinge"))
+    state = torch.load(final / "train_state.pt", weights_only=True)
+    assert set(state["adversarial"]) == {"discriminator", "optimizer"}
+
+
+def test_adversarial_stage_may_train_the_unet_too(tmp_path: Path) -> None:
+    stages = [stage("decoder", 1), stage("adversarial", 2, trainable=["decoder", "unet", "lr_encoder"])]
+    final = train(write_recipe(tmp_path, stages), tmp_path / "run")
+    assert not same(weights(tmp_path / "run" / "decoder", "unet."), weights(final, "unet."))
+
+
+def test_adversarial_resume_is_bit_identical(tmp_path: Path) -> None:
+    """The discriminator and its optimizer are part of the training state."""
+    straight = write_recipe(tmp_path / "a", [stage("adversarial", 4)])
+    final_a = train(straight, tmp_path / "a" / "run")
+    split = write_recipe(tmp_path / "b", [stage("adversarial", 2)])
+    train(split, tmp_path / "b" / "run")
+    split.write_text(split.read_text().replace('"steps": 2', '"steps": 4'))
+    final_b = train(split, tmp_path / "b" / "run", resume=True)
+    assert same(weights(final_a, ""), weights(final_b, ""))
+
+
+def test_holdout_photos_are_left_out_and_become_the_validation_set(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, [stage("joint", 2, save_every=2)])
+    for i in range(3, 6):  # 6 photos, 2 held out
+        Image.fromarray(np.full((80, 96, 3), 40 * i, np.uint8)).save(tmp_path / "train" / f"{i}.png")
+    edit(recipe, holdout=2, val_crop=64)
+    config, folders = load_recipe(recipe)
+    held = holdout_paths(folders, 2)
+    assert [p.name for p in held] == ["0.png", "3.png"]
+    train(recipe, tmp_path / "run")
+    val = tmp_path / "run" / "val"
+    assert sorted(p.name for p in (val / "HR").iterdir()) == ["000_0.png", "001_3.png"]
+    assert Image.open(val / "HR" / "000_0.png").size == (64, 64)
+    assert Image.open(val / "LR" / "000_0.png").size == (16, 16)
+    vals = [r for r in log_of(tmp_path / "run") if "val_psnr_y" in r]
+    assert vals and vals[-1]["val_images"] == 2
+
+
+def test_holdout_may_not_take_most_of_the_data(tmp_path: Path) -> None:
+    recipe = edit(write_recipe(tmp_path, [stage("joint", 1)]), holdout=2)
+    with pytest.raises(ToolchainError, match="too few of the 3 training images"):
+        train(recipe, tmp_path / "run")
+
+
+@pytest.mark.skipif(not NIQE.is_file(), reason="needs ../shared/metrics")
+def test_validation_logs_niqe(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, [stage("joint", 1, save_every=1)])
+    big = np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+    for i in range(3, 6):
+        Image.fromarray(big).save(tmp_path / "train" / f"{i}.png")
+    edit(recipe, holdout=2, val_crop=128, val_niqe=str(NIQE), hr_crop=64)
+    train(recipe, tmp_path / "run")
+    vals = [r for r in log_of(tmp_path / "run") if "val_psnr_y" in r]
+    assert np.isfinite(vals[-1]["val_niqe"])
+
+
+def test_init_checkpoint_fine_tunes_a_trained_model(tmp_path: Path) -> None:
+    base = train(write_recipe(tmp_path / "base", [stage("joint", 2)]), tmp_path / "base" / "run")
+    recipe = edit(write_recipe(tmp_path / "ft", [stage("decoder", 1)]), init_checkpoint=str(base))
+    final = train(recipe, tmp_path / "ft" / "run")
+    assert same(weights(base, "unet."), weights(final, "unet."))  # trained by joint, frozen by decoder
+
+
+def test_stage_clean_prob_overrides_the_recipe_degradation() -> None:
+    recipe_deg = DegradationConfig.realesrgan_stablesr()
+    cfg = StageConfig(Stage.ADVERSARIAL, steps=1, learning_rate=1e-4, batch_size=1, clean_prob=0.2)
+    assert cfg.degradation_for(recipe_deg).clean_prob == 0.2
+    plain = StageConfig(Stage.ADVERSARIAL, steps=1, learning_rate=1e-4, batch_size=1)
+    assert plain.degradation_for(recipe_deg) is recipe_deg
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"trainable": ["decoder", "vae"]}, "trainable must name"),
+        ({"trainable": []}, "trainable must name"),
+        ({"clean_prob": 1.5}, "clean_prob must be in"),
+    ],
+)
+def test_bad_stage_switches_are_refused(extra: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StageConfig(Stage.ADVERSARIAL, steps=1, learning_rate=1e-4, batch_size=1, **extra)
+
+
+def test_adversarial_settings_only_on_the_adversarial_stage() -> None:
+    with pytest.raises(ValueError, match="belong to the adversarial stage"):
+        StageConfig(Stage.DECODER, 1, 1e-4, 1, adversarial=AdversarialConfig())
+    with pytest.raises(ValueError, match="not all 0"):
+        AdversarialConfig(l1_weight=0, feature_weight=0, gan_weight=0)
+
+
+def test_recipe_switch_errors_name_the_file(tmp_path: Path) -> None:
+    recipe = edit(write_recipe(tmp_path, [stage("joint", 1)]), val_niqe="missing.npz")
+    with pytest.raises(ToolchainError, match="val_niqe .*missing.npz does not exist"):
+        load_recipe(recipe)

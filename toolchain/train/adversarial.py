@@ -1,0 +1,137 @@
+"""The adversarial stage: the one-step model against a small patch discriminator.
+
+Regression losses (L1) make a one-step SR model predict the mean of the plausible HR tiles,
+which is blurry. One-step diffusion SR gets its sharpness from a distribution-matching loss on
+top; here that is a PatchGAN discriminator with spectral norm (as Real-ESRGAN uses), trained
+from scratch, with a hinge loss. No pretrained VGG or LPIPS network is needed: the
+discriminator's own features, compared between each output and its HR tile (feature
+matching, as pix2pixHD does), stand in for the perceptual loss.
+
+The generator's loss runs through the stage's usual ``StageLoss``; the discriminator has its
+own optimizer and is stepped after each generator step on the generator's last output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.pipeline import predict_latent
+
+Stats = dict[str, float]
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """Loss weights and the discriminator of the ``adversarial`` stage."""
+
+    l1_weight: float = 1.0
+    feature_weight: float = 1.0  # L1 between D's features of the output and of the HR tile
+    gan_weight: float = 0.05  # hinge generator loss
+    disc_channels: int = 64  # width of the first discriminator layer (doubles twice)
+    disc_learning_rate: float = 2e-4  # constant; Adam with betas (0.5, 0.999)
+
+    def __post_init__(self) -> None:
+        weights = (self.l1_weight, self.feature_weight, self.gan_weight)
+        if min(weights) < 0 or max(weights) == 0:
+            raise ValueError(f"adversarial loss weights must be >= 0 and not all 0, got {weights}")
+        if self.disc_channels < 8 or self.disc_learning_rate <= 0:
+            raise ValueError("adversarial: need disc_channels >= 8 and disc_learning_rate > 0")
+
+
+class PatchDiscriminator(nn.Module):
+    """Image in [-1, 1] (B, 3, H, W) -> real/fake logits per 16 px patch, plus its features.
+
+    Three stride-2 4x4 convolutions (C, 2C, 4C channels) and a 3x3 head, each spectrally
+    normalised, LeakyReLU(0.2) between them: a 70 px receptive field on each logit.
+    """
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        widths = [3, channels, 2 * channels, 4 * channels]
+        self.body = nn.ModuleList(
+            spectral_norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1))
+            for cin, cout in zip(widths, widths[1:], strict=False)
+        )
+        self.head = spectral_norm(nn.Conv2d(widths[-1], 1, 3, padding=1))
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        x = image
+        for conv in self.body:
+            x = F.leaky_relu(conv(x), 0.2)
+            features.append(x)
+        return self.head(x), features
+
+
+class AdversarialLoss:
+    """The generator's loss (a ``LossFn``), holding the discriminator and its optimizer.
+
+    Not an ``nn.Module`` on purpose: the discriminator must not become part of the model that
+    ``StageLoss`` / DistributedDataParallel wrap, nor of the model checkpoint.
+    ``train_unet`` lets the gradient reach the UNet and LR encoder (they are trainable in this
+    stage); otherwise the latent is predicted without a graph, which is cheaper.
+    """
+
+    def __init__(self, cfg: AdversarialConfig, train_unet: bool, device: torch.device) -> None:
+        self.cfg = cfg
+        self.train_unet = train_unet
+        self.disc = PatchDiscriminator(cfg.disc_channels).to(device)
+        self.disc_opt = torch.optim.Adam(
+            self.disc.parameters(), lr=cfg.disc_learning_rate, betas=(0.5, 0.999)
+        )
+        self.disc_step_module: nn.Module = self.disc  # DistributedDataParallel(disc) under torchrun
+        self._fake: torch.Tensor | None = None
+        self._real: torch.Tensor | None = None
+
+    def __call__(
+        self, model: EdgeSDSR, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, Stats]:
+        real = hr * 2 - 1
+        with torch.set_grad_enabled(self.train_unet and torch.is_grad_enabled()):
+            z_h = predict_latent(model, lr)
+        fake = model.decode(z_h, lr)
+        self.disc.requires_grad_(False)
+        logits, fake_features = self.disc(fake)
+        with torch.no_grad():
+            _, real_features = self.disc(real)
+        self.disc.requires_grad_(True)
+        l1 = F.l1_loss(fake, real)
+        feature = torch.stack(
+            [F.l1_loss(f, r) for f, r in zip(fake_features, real_features, strict=True)]
+        ).mean()
+        gan = -logits.mean()
+        cfg = self.cfg
+        loss = cfg.l1_weight * l1 + cfg.feature_weight * feature + cfg.gan_weight * gan
+        self._fake, self._real = fake.detach(), real
+        return loss, {"l1": l1.item(), "feature": feature.item(), "g_hinge": gan.item()}
+
+    def discriminator_step(self) -> Stats:
+        """One hinge-loss step of the discriminator on the last generator batch."""
+        if self._fake is None or self._real is None:
+            raise RuntimeError("discriminator_step needs a generator step first")
+        self.disc_opt.zero_grad(set_to_none=True)
+        both = torch.cat([self._real, self._fake])
+        logits, _ = self.disc_step_module(both)
+        real_logits, fake_logits = logits.chunk(2)
+        loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        loss.backward()
+        self.disc_opt.step()
+        self._fake = self._real = None
+        return {
+            "d_loss": loss.item(),
+            "d_real": real_logits.mean().item(),
+            "d_fake": fake_logits.mean().item(),
+        }
+
+    def state_dict(self) -> dict:
+        return {"discriminator": self.disc.state_dict(), "optimizer": self.disc_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.disc.load_state_dict(state["discriminator"])
+        self.disc_opt.load_state_dict(state["optimizer"])
