@@ -61,3 +61,31 @@ def test_upscale_checks_free_space_before_computing(tmp_path: Path, monkeypatch)
     result = invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "--engine", "torch")
     assert_one_line_error(result, "not enough free space", "256x256 PNG", "choose another -o")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_terminal_sees_that_torch_is_loading_and_the_line_is_erased() -> None:
+    """The console script shows a status line while the CLI (torch) imports, then clears it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from toolchain.cli.launch import ERASE_LINE, LOADING
+
+    script = "import sys; sys.argv = ['toolchain', 'targets']; from toolchain.cli.launch import run; run()"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=120)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0 and b"s24-dsp" in out
+    assert seen.decode() == LOADING + ERASE_LINE

@@ -103,10 +103,12 @@ def test_holdout_may_not_take_most_of_the_data(tmp_path: Path) -> None:
 @pytest.mark.skipif(not NIQE.is_file(), reason="needs ../shared/metrics")
 def test_validation_logs_niqe(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, [stage("joint", 1, save_every=1)])
-    big = np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)
-    for i in range(3, 6):
-        Image.fromarray(big).save(tmp_path / "train" / f"{i}.png")
-    edit(recipe, holdout=2, val_crop=128, val_niqe=str(NIQE), hr_crop=64)
+    for i in range(3, 6):  # smooth patterns with mild noise: NIQE is finite on them
+        y, x = np.mgrid[0:200, 0:200]
+        img = np.stack([np.sin(x / (4 + i)), np.cos(y / 6), np.sin((x + y) / 9)], -1) * 0.35 + 0.5
+        img += np.random.default_rng(i).normal(0, 0.02, img.shape)
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "train" / f"{i}.png")
+    edit(recipe, holdout=2, val_crop=192, val_niqe=str(NIQE), hr_crop=64)
     train(recipe, tmp_path / "run")
     vals = [r for r in log_of(tmp_path / "run") if "val_psnr_y" in r]
     assert np.isfinite(vals[-1]["val_niqe"])

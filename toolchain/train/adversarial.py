@@ -78,10 +78,12 @@ class AdversarialLoss:
     stage); otherwise the latent is predicted without a graph, which is cheaper.
     """
 
-    def __init__(self, cfg: AdversarialConfig, train_unet: bool, device: torch.device) -> None:
+    def __init__(self, cfg: AdversarialConfig, train_unet: bool, device: torch.device, seed: int) -> None:
         self.cfg = cfg
         self.train_unet = train_unet
-        self.disc = PatchDiscriminator(cfg.disc_channels).to(device)
+        with torch.random.fork_rng(devices=[]):  # the same discriminator on every rank and every run
+            torch.manual_seed(seed)
+            self.disc = PatchDiscriminator(cfg.disc_channels).to(device)
         self.disc_opt = torch.optim.Adam(
             self.disc.parameters(), lr=cfg.disc_learning_rate, betas=(0.5, 0.999)
         )

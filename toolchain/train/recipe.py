@@ -56,8 +56,7 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"{self.stage.value}: need warmup_steps >= 0 and min_lr_ratio in [0, 1]")
-        unknown = set(self.trainable or ()) - set(COMPONENTS)
-        if unknown or self.trainable == ():
+        if self.trainable is not None and (not self.trainable or set(self.trainable) - set(COMPONENTS)):
             raise ValueError(f"{self.stage.value}: trainable must name some of {', '.join(COMPONENTS)}")
         if self.clean_prob is not None and not 0.0 <= self.clean_prob <= 1.0:
             raise ValueError(f"{self.stage.value}: clean_prob must be in [0, 1], got {self.clean_prob}")
@@ -107,8 +106,8 @@ class RecipeConfig:
             raise ValueError("init_checkpoint already holds an autoencoder; drop init_autoencoder")
         if self.holdout < 0 or self.val_crop % 32 or self.val_crop < 32:
             raise ValueError("holdout must be >= 0 and val_crop a positive multiple of 32")
-        if self.val_niqe is not None and self.val_crop < 96:
-            raise ValueError(f"val_niqe needs val_crop >= 96 (NIQE's block size), got {self.val_crop}")
+        if self.val_niqe is not None and self.val_crop < 192:
+            raise ValueError(f"val_niqe needs val_crop >= 192 (2x2 NIQE blocks), got {self.val_crop}")
 
 
 def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:

@@ -203,7 +203,7 @@ def run_stage(run: StageRun) -> bool:
     adversarial = None
     if stage is Stage.ADVERSARIAL:
         cfg = stage_cfg.adversarial or AdversarialConfig()
-        adversarial = AdversarialLoss(cfg, train_unet="unet" in components, device=ctx.device)
+        adversarial = AdversarialLoss(cfg, "unet" in components, ctx.device, seed=recipe.seed)
     loss_fn = adversarial or loss_for(stage, recipe, teacher)
     module: nn.Module = StageLoss(model, loss_fn)
     if ctx.distributed:
