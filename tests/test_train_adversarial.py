@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +157,39 @@ def test_recipe_switch_errors_name_the_file(tmp_path: Path) -> None:
     recipe = edit(write_recipe(tmp_path, [stage("joint", 1)]), val_niqe="missing.npz")
     with pytest.raises(ToolchainError, match="val_niqe .*missing.npz does not exist"):
         load_recipe(recipe)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_the_current_step_and_resume_continues(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM finishes the step in progress, saves it, and says how to resume."""
+    recipe = write_recipe(tmp_path, [stage("joint", 500, save_every=1000)])
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolchain.cli.main",
+        "train",
+        "--recipe",
+        str(recipe),
+        "-o",
+        str(tmp_path / "run"),
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    log = tmp_path / "run" / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    state = torch.load(tmp_path / "run" / "joint" / "train_state.pt", weights_only=True)
+    assert 10 <= state["step"] < 500
+    assert f"stopped at step {state['step']} ({signal.Signals(signum).name}), saved" in " ".join(err.split())
+    assert "--resume" in out
+    recipe.write_text(recipe.read_text().replace('"steps": 500', f'"steps": {state["step"] + 2}'))
+    done = subprocess.run([*cmd, "--resume", "--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (
+        torch.load(tmp_path / "run" / "joint" / "train_state.pt", weights_only=True)["step"]
+        == state["step"] + 2
+    )

@@ -38,10 +38,11 @@ def train(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train Edge-SD-SR: autoencoder -> joint -> teacher -> distill -> decoder (the recipe's stages).
+    """Train Edge-SD-SR: the recipe's stages in order (autoencoder, joint, teacher, distill, decoder, adversarial).
 
-    Checkpoints are written atomically every save_every steps; interrupt at any time and
-    continue with --resume. Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
+    Checkpoints are written atomically every save_every steps. Ctrl-C or SIGTERM finishes the
+    current step and saves it; continue with --resume.
+    Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
 
     Multi-GPU / multi-node: torchrun --nproc_per_node 8 -m toolchain.cli.main train --device cuda ...
     """

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,7 +231,7 @@ def run_stage(run: StageRun) -> bool:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
     t0, seen, data_s = time.monotonic(), 0, 0.0  # data_s: time spent cropping and degrading
-    with _progress(console, ctx) as progress:
+    with _progress(console, ctx) as progress, _StopRequest() as stop_request:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
             for group in opt.param_groups:
@@ -268,15 +270,16 @@ def run_stage(run: StageRun) -> bool:
                     **stats,
                 }
                 log.write(record)
-            out_of_time = deadline is not None and broadcast_object(ctx, time.monotonic() > deadline)
-            if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or out_of_time:
+            late = deadline is not None and time.monotonic() > deadline
+            stop = broadcast_object(ctx, "time limit" if late else stop_request.signal)
+            if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or stop:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 extra_state = {"adversarial": adversarial.state_dict()} if adversarial is not None else {}
                 _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
                 if ctx.is_main and val_pairs and stage not in (Stage.AUTOENCODER, Stage.TEACHER):
                     _validate(model, val_pairs, niqe_params, stage, step, log, ctx.device)
-            if out_of_time and step < stage_cfg.steps:
-                console.print(f"{stage.value}: stopped at step {step} (time limit); rerun with --resume")
+            if stop and step < stage_cfg.steps:
+                console.print(f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume")
                 return False
     if not params_in_sync(ctx, params):
         raise RuntimeError(f"{stage.value}: ranks diverged (parameters differ across processes)")
@@ -310,6 +313,32 @@ def _validate(
         "val_images": len(scores),
     }
     log.write(record)
+
+
+class _StopRequest:
+    """SIGINT / SIGTERM during a stage: finish the current step, save it, then stop (resumable).
+
+    A second signal stops at once (KeyboardInterrupt), losing the steps since the last save.
+    Outside the main thread (where Python cannot install handlers) signals keep their handlers.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._request) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _request(self, signum: int, frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _progress(console: Console, ctx: DistContext) -> Progress:
