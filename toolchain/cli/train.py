@@ -38,7 +38,7 @@ def train(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train Edge-SD-SR: the recipe's stages in order (autoencoder, joint, teacher, distill, decoder, adversarial).
+    """Train Edge-SD-SR: the recipe's stages in order (autoencoder, joint, ..., decoder, adversarial).
 
     Checkpoints are written atomically every save_every steps. Ctrl-C or SIGTERM finishes the
     current step and saves it; continue with --resume.
