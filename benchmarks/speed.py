@@ -51,12 +51,14 @@ REALESRGAN = "realesrgan-general-x4v3"
 REFERENCE = "ours-engine-torch-reference"
 LARGE_SIZE = (4000, 3000)  # LR width x height -> 16000 x 12000
 BUSY_LOAD_PER_CPU = 0.25  # a 1-minute load average above this share of the CPUs marks the run as disturbed
+BUSY_CPU_SHARE = 0.5  # ... as does this process getting less than this share of the threads it may use
 
 
 def main() -> None:
     args = _parser().parse_args()
     say: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     load_start = os.getloadavg()[0]
+    cpu_start, wall_start = _cpu_seconds(), time.perf_counter()
     options = HostBenchOptions(
         runs=args.runs,
         warmup=args.warmup,
@@ -70,20 +72,24 @@ def main() -> None:
     edge: tuple[RunResult, ...] = ()
     if args.edge_engines:
         edge_options = HostBenchOptions(
-            runs=args.runs,
+            runs=args.edge_runs,
             warmup=args.warmup,
             image=args.image,
             size=args.size,
             engines=parse_engines(args.edge_engines),
             threads=args.threads,
         )
-        edge = bench_engines(_edge_model, TileSpec.for_model(load_preset("edge")), edge_options, say)
+        edge_spec = TileSpec.for_model(load_preset("edge"))
+        edge = bench_engines(_edge_model, edge_spec, edge_options, say, full_image=args.edge_image)
     large = _large_run(args.image, args.threads, say) if args.large else None
     load_end = os.getloadavg()[0]
+    threads = args.threads or os.cpu_count() or 1
+    cpu_share = (_cpu_seconds() - cpu_start) / (time.perf_counter() - wall_start) / threads
     record = {
         "command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
         "load_average_1min": {"start": load_start, "end": load_end, "cpus": os.cpu_count()},
-        "busy": _busy(load_start),
+        "busy": _busy(load_start) or cpu_share < BUSY_CPU_SHARE,
+        "cpu_share": cpu_share,
         "summary": _summary_rows(nano, edge),
         "nano": to_dict(nano),
         "edge": [to_dict(run) for run in edge],
@@ -111,7 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--edge-engines",
         default="onnxruntime,torch-reference",
-        help="engines for the edge preset (random weights; '' skips it: minutes on a CPU)",
+        help="engines for the edge preset (random weights; '' skips it)",
+    )
+    parser.add_argument("--edge-runs", type=int, default=3, help="timed edge tiles (68.8 GMACs each)")
+    parser.add_argument(
+        "--edge-image", action="store_true", help="also run edge's 25-tile image (else tiles x median tile)"
     )
     parser.add_argument(
         "--large", action="store_true", help="also upscale 4000x3000 -> 16000x12000 (minutes, ~1-2 GB RSS)"
@@ -126,6 +136,12 @@ def _edge_model() -> EdgeSDSR:
 
     torch.manual_seed(0)
     return EdgeSDSR(load_preset("edge")).eval()
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far."""
+    t = os.times()
+    return t.user + t.system
 
 
 def _busy(load_average: float) -> bool:
@@ -240,8 +256,9 @@ def _markdown(record: dict, nano: BenchResult) -> str:  # noqa: ANN001 - plain J
     if record["busy"]:
         lines += [
             f"**Measured on a BUSY machine** (1-minute load average {load['start']:.2f} at the start on "
-            f"{load['cpus']} CPUs): seconds are inflated and noisy; the ratios, taken in one run, are the "
-            "numbers to read. Rerun on a quiet machine for the committed numbers.",
+            f"{load['cpus']} CPUs; this process got {record['cpu_share']:.0%} of the CPU time its threads "
+            "could use): seconds are inflated. Ratios taken in one run survive a steady load, not one "
+            "that comes and goes; rerun on a quiet machine for numbers to quote.",
             "",
         ]
     lines += [

@@ -75,6 +75,8 @@ DEFAULT_SIZE = 512
 TORCH_BATCH = 4  # tiles per torch call, as `toolchain upscale` (upscale_file) uses
 ENGINES = (Engine.ONNXRUNTIME, Engine.TORCH, Engine.TORCH_REFERENCE)
 REFERENCE_ENGINE = Engine.TORCH_REFERENCE
+DEFAULT_NOTE = "the default of `toolchain upscale` on CPU"
+PSNR_NOTE = f"PSNR vs engine {REFERENCE_ENGINE.value} (RGB; image: the uint8 the CLI writes):"
 _HOST_RUNTIMES = (("onnx", "onnxruntime-cpu"), ("litert", "litert-cpu"))
 _VERSIONED = ("torch", "onnxruntime", "ai-edge-litert", "opencv-contrib-python-headless", "numpy", "pillow")
 
@@ -367,7 +369,7 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     if model_id != manifest.model_id:
         engine_notes = (f"the torch checkpoint is {model_id}, the bundle holds {manifest.model_id}",)
     with _threads(options.threads):
-        runs += _engine_runs(bench, lambda: EdgeSDSR.from_pretrained(checkpoint), engine_notes)
+        runs += _engine_runs(bench, lambda: EdgeSDSR.from_pretrained(checkpoint), engine_notes, True)
     for name in options.peers:
         runs.append(bench.peer(name, options.threads))
     runs = _with_psnr_notes(runs, bench.outputs)
@@ -403,20 +405,25 @@ def _load_average() -> str:
 
 
 def bench_engines(
-    load_model: Callable[[], EdgeSDSR], spec: TileSpec, options: HostBenchOptions, say: Say | None = None
+    load_model: Callable[[], EdgeSDSR],
+    spec: TileSpec,
+    options: HostBenchOptions,
+    say: Say | None = None,
+    full_image: bool = True,
 ) -> tuple[RunResult, ...]:
     """Time ``options.engines`` on ``load_model()``'s model alone (a tile and the image, tiled by
     ``spec``), each run noting its output's PSNR against ``torch-reference`` when that engine is listed.
 
-    ``load_model`` is called once per engine and must return the same weights each time."""
+    ``load_model`` is called once per engine and must return the same weights each time. Without
+    ``full_image`` the image latency is computed (tiles x median tile) and marked so."""
     bench = _Bench(spec, options, say or (lambda _message: None))
     with _threads(options.threads):
-        runs = _engine_runs(bench, load_model, ())
+        runs = _engine_runs(bench, load_model, (), full_image)
     return tuple(_with_psnr_notes(runs, bench.outputs))
 
 
 def _engine_runs(
-    bench: _Bench, load_model: Callable[[], EdgeSDSR], notes: tuple[str, ...]
+    bench: _Bench, load_model: Callable[[], EdgeSDSR], notes: tuple[str, ...], full_image: bool
 ) -> list[RunResult]:
     """One run per engine of the options, labelled ``ours-engine-<engine>``, the CLI's batch size."""
     import torch
@@ -438,7 +445,9 @@ def _engine_runs(
             engine_notes.append(DEFAULT_NOTE)
         runtime = "onnxruntime-cpu" if engine is Engine.ONNXRUNTIME else "torch"
         label = f"ours-engine-{engine.value}"
-        runs.append(bench.ours(label, runtime, None, load, TORCH_BATCH, True, (*engine_notes, *notes)))
+        if not full_image:
+            engine_notes.append("image not run: computed from the tile")
+        runs.append(bench.ours(label, runtime, None, load, TORCH_BATCH, full_image, (*engine_notes, *notes)))
     return runs
 
 
@@ -461,10 +470,6 @@ def _with_psnr_notes(
         note = f"{PSNR_NOTE} {', '.join(parts)}"
         noted.append(dataclasses.replace(run, notes=(*run.notes, note)))
     return noted
-
-
-DEFAULT_NOTE = "the default of `toolchain upscale` on CPU"
-PSNR_NOTE = f"PSNR vs engine {REFERENCE_ENGINE.value} (RGB; image: the uint8 the CLI writes):"
 
 
 def output_psnr(output: np.ndarray, reference: np.ndarray, peak: float) -> float:
