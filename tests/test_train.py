@@ -44,10 +44,11 @@ def train(recipe: Path, out: Path, resume: bool = False) -> Path | None:
     return run_recipe(config, folders, out, resume, None, Console(quiet=True))
 
 
-def test_resume_is_bit_identical(tmp_path: Path) -> None:
-    straight = write_recipe(tmp_path / "a", [stage("joint", 4)])
+@pytest.mark.parametrize("name", ["joint", "adversarial"])  # adversarial: the discriminator is state too
+def test_resume_is_bit_identical(tmp_path: Path, name: str) -> None:
+    straight = write_recipe(tmp_path / "a", [stage(name, 4)])
     final_a = train(straight, tmp_path / "a" / "run")
-    split = write_recipe(tmp_path / "b", [stage("joint", 2)])
+    split = write_recipe(tmp_path / "b", [stage(name, 2)])
     train(split, tmp_path / "b" / "run")
     split.write_text(split.read_text().replace('"steps": 2', '"steps": 4'))
     final_b = train(split, tmp_path / "b" / "run", resume=True)
