@@ -75,7 +75,7 @@ def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: 
         psnr_notes = [n for n in by_label[label].notes if n.startswith(PSNR_NOTE)]
         assert len(psnr_notes) == 1 and "tile" in psnr_notes[0] and "image" in psnr_notes[0], label
     fast = next(n for n in by_label["ours-engine-onnxruntime"].notes if n.startswith(PSNR_NOTE))
-    assert float(re.search(r"image ([0-9.]+) dB", fast).group(1)) >= 50.0
+    assert float(re.search(r"image ([0-9.]+|inf) dB", fast).group(1)) >= 50.0  # inf: identical
     assert not any(n.startswith(PSNR_NOTE) for n in by_label["ours-engine-torch-reference"].notes)
     assert result.workload.image_tiles == plan_tiles(40, 40, TileSpec(tile=16, overlap=4)).num_tiles == 9
     assert HOST_NOTE in result.notes
