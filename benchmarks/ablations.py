@@ -26,10 +26,9 @@ from rich.console import Console
 from toolchain.evaluate import evaluate, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
-from toolchain.tiling import TileSpec
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
+from toolchain.upscaler import reference_upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -95,8 +94,8 @@ def recipe_for(name: str, plan: str, args: argparse.Namespace, work: Path) -> Pa
 
 
 def score(checkpoint: Path, data: Path, params) -> dict:  # noqa: ANN001 - NiqeParams
-    runner = TorchTileRunner(EdgeSDSR.from_pretrained(checkpoint), torch.device("cpu"), NoiseConfig())
-    scores = evaluate(data, lambda image: upscale_loaded(image, runner, TileSpec(), 4)[0], params)
+    upscale = reference_upscale(EdgeSDSR.from_pretrained(checkpoint), torch.device("cpu"))
+    scores = evaluate(data, upscale, params)
     return asdict(summarize(scores, checkpoint.parent.name, data.name))
 
 

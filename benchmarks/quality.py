@@ -29,8 +29,7 @@ from toolchain.evaluate import bicubic_upscale, evaluate, summarize
 from toolchain.imageio import MAX_INPUT_PIXELS, load_image
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.tiling import TileSpec
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
+from toolchain.upscaler import reference_upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -38,14 +37,13 @@ SHARED = ROOT.parent / "shared"
 
 def methods(checkpoint: Path, baselines: Path) -> dict:
     model = EdgeSDSR.from_pretrained(checkpoint)
-    runner = TorchTileRunner(model, torch.device("cpu"), NoiseConfig())
     ours = f"edge-sd-sr-{model.config.name}"
     return {
         "bicubic": bicubic_upscale,
         "espcn": opencv_dnn_superres(baselines, "espcn"),
         "fsrcnn": opencv_dnn_superres(baselines, "fsrcnn"),
         "realesrgan-general-x4v3": realesrgan_general_x4v3(baselines),
-        ours: lambda image: upscale_loaded(image, runner, TileSpec(), batch_size=4)[0],
+        ours: reference_upscale(model, torch.device("cpu")),
     }
 
 

@@ -26,10 +26,9 @@ from rich.console import Console
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
-from toolchain.tiling import TileSpec
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
+from toolchain.upscaler import reference_upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"
@@ -72,9 +71,8 @@ def score(val: Path, upscale, niqe_params) -> dict:
     return {"psnr_y": s.psnr_y, "ssim_y": s.ssim_y, "niqe": s.niqe}
 
 
-def model_upscale(checkpoint: Path):
-    runner = TorchTileRunner(EdgeSDSR.from_pretrained(checkpoint), torch.device("cpu"), NoiseConfig())
-    return lambda image: upscale_loaded(image, runner, TileSpec(), batch_size=4)[0]
+def model_upscale(checkpoint: Path):  # noqa: ANN201 - evaluate.Upscale
+    return reference_upscale(EdgeSDSR.from_pretrained(checkpoint), torch.device("cpu"))
 
 
 def write_doc(rows: list[dict], args: argparse.Namespace) -> None:

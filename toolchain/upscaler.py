@@ -184,6 +184,18 @@ def upscale_loaded(
     return rgb, alpha
 
 
+def reference_upscale(
+    model: EdgeSDSR, device: torch.device, batch_size: int = 4
+) -> Callable[[LoadedImage], np.ndarray]:
+    """LR image -> uint8 RGB x4 on the reference path (eager torch, eps = 0, the model's tile plan).
+
+    What evaluation, training validation and the quality benchmarks score.
+    """
+    runner = TorchTileRunner(model, device, NoiseConfig())
+    spec = TileSpec.for_model(model.config)
+    return lambda image: upscale_loaded(image, runner, spec, batch_size)[0]
+
+
 def upscale_file(
     src: Path,
     dst: Path,

@@ -22,11 +22,9 @@ from toolchain.cli.common import (
 )
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
-from toolchain.imageio import LoadedImage
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.tiling import TileSpec
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, resolve_device, upscale_loaded
+from toolchain.upscaler import reference_upscale, resolve_device
 
 
 class Baseline(enum.StrEnum):
@@ -71,11 +69,7 @@ def evaluate_command(
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
         method = f"edge-sd-sr-{model.config.name}"
-        runner = TorchTileRunner(model, resolve_device(device), NoiseConfig())
-        spec = TileSpec.for_model(model.config)
-
-        def upscale(image: LoadedImage):  # noqa: ANN202 - matches evaluate.Upscale
-            return upscale_loaded(image, runner, spec, batch_size)[0]
+        upscale = reference_upscale(model, resolve_device(device), batch_size)
 
     failed: dict[str, str] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from toolchain.data.datasets import list_images, load_training_image
@@ -42,16 +43,21 @@ def make_pairs(
         if min(h, w) < 8 * cfg.scale:
             skipped.append(f"{path} is smaller than {8 * cfg.scale} px")
             continue
-        hr = torch.from_numpy(rgb[:h, :w]).permute(2, 0, 1)[None].float()
-        lr = degrade(hr, cfg, torch.Generator().manual_seed(seed * 1_000_003 + i))
-        save_image(out_dir / "HR" / f"{path.stem}.png", rgb[:h, :w])
-        save_image(out_dir / "LR" / f"{path.stem}.png", lr[0].permute(1, 2, 0).numpy())
+        _write_pair(out_dir, f"{path.stem}.png", rgb[:h, :w], cfg, seed * 1_000_003 + i)
         written += 1
         if progress is not None:
             progress(i + 1, len(paths))
     if not written:
         raise ToolchainError(f"no usable HR images in {hr_dir}" + (f" ({skipped[0]})" if skipped else ""))
     return written, skipped
+
+
+def _write_pair(out_dir: Path, name: str, hr_rgb: np.ndarray, cfg: DegradationConfig, pair_seed: int) -> None:
+    """``out_dir/HR/name`` (HxWx3 float in [0, 1]) and its degraded ``out_dir/LR/name``, each atomically."""
+    hr = torch.from_numpy(hr_rgb).permute(2, 0, 1)[None].float()
+    lr = degrade(hr, cfg, torch.Generator().manual_seed(pair_seed))
+    save_image(out_dir / "HR" / name, hr_rgb)
+    save_image(out_dir / "LR" / name, lr[0].permute(1, 2, 0).numpy())
 
 
 def make_holdout_pairs(
@@ -70,11 +76,8 @@ def make_holdout_pairs(
             continue
         y, x = (h - crop) // 2, (w - crop) // 2
         hr_rgb = rgb[y : y + crop, x : x + crop]
-        hr = torch.from_numpy(hr_rgb).permute(2, 0, 1)[None].float() / 255
-        lr = degrade(hr, cfg, torch.Generator().manual_seed(seed * 1_000_003 + i))
         name = f"{i:03d}_{path.stem}.png"  # the index keeps equal stems from different folders apart
-        save_image(out_dir / "HR" / name, hr_rgb)
-        save_image(out_dir / "LR" / name, lr[0].permute(1, 2, 0).numpy())
+        _write_pair(out_dir, name, hr_rgb.astype(np.float32) / 255, cfg, seed * 1_000_003 + i)
         written += 1
     if not written:
         raise ToolchainError(f"no held-out photo is at least {crop} px on its shorter side")

@@ -32,13 +32,12 @@ from toolchain.metrics.niqe import NiqeParams, load_niqe_params
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
-from toolchain.tiling import TileSpec
 from toolchain.train.adversarial import AdversarialConfig, AdversarialLoss
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
 from toolchain.train.runlog import RunLog
-from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
+from toolchain.upscaler import reference_upscale
 
 STATE_NAME = "train_state.pt"
 TRAINABLE = {
@@ -299,9 +298,7 @@ def _validate(
 ) -> None:
     """PSNR-Y / SSIM-Y (and NIQE) of the one-step model on the validation pairs, appended to the run log."""
     model.eval()
-    runner = TorchTileRunner(model, device, NoiseConfig())
-    spec = TileSpec.for_model(model.config)
-    scores = evaluate_pairs(pairs, lambda image: upscale_loaded(image, runner, spec, 4)[0], niqe_params)
+    scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
     model.train()
     summary = summarize(scores, model.config.name, "validation")
     record = {
