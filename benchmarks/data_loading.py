@@ -22,7 +22,13 @@ from rich.console import Console
 from toolchain.data.datasets import HRCropSampler
 from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.train.recipe import Stage, load_recipe
-from toolchain.train.stages import init_model, init_teacher, loss_for, trainable_parameters
+from toolchain.train.stages import (
+    init_model,
+    init_teacher,
+    loss_for,
+    trainable_components,
+    trainable_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,8 +78,10 @@ def main() -> None:
         stage = stage_cfg.stage
         if stage is Stage.TEACHER:
             continue  # the same loss and network as joint at x2
-        loss_fn = loss_for(stage, recipe, teacher)
-        opt = torch.optim.AdamW(trainable_parameters(model, stage), lr=1e-5)
+        if stage is Stage.ADVERSARIAL:
+            continue  # needs its discriminator's optimizer step; timed by sharpness_ablations.py
+        loss_fn = loss_for(stage_cfg, recipe, teacher)
+        opt = torch.optim.AdamW(trainable_parameters(model, trainable_components(stage_cfg)), lr=1e-5)
 
         def step(loss_fn=loss_fn, opt=opt) -> None:  # noqa: ANN001
             opt.zero_grad(set_to_none=True)

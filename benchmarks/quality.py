@@ -18,15 +18,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from toolchain.bench.peers import opencv_dnn_superres, realesrgan_general_x4v3
 from toolchain.data.degradations import DegradationConfig
 from toolchain.data.synthetic_pairs import make_pairs
-from toolchain.evaluate import bicubic_upscale, evaluate, summarize
-from toolchain.imageio import MAX_INPUT_PIXELS, load_image
+from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.upscaler import reference_upscale
@@ -45,20 +42,6 @@ def methods(checkpoint: Path, baselines: Path) -> dict:
         "realesrgan-general-x4v3": realesrgan_general_x4v3(baselines),
         ours: reference_upscale(model, torch.device("cpu")),
     }
-
-
-def save_crops(data: Path, name: str, ups: dict, out: Path, size: int = 128) -> None:
-    """One PNG: LR (nearest x4) | each method | HR, centre crops of ``size`` HR px."""
-    hr = np.asarray(Image.open(data / "HR" / name).convert("RGB"))
-    lr_img = load_image(data / "LR" / name, MAX_INPUT_PIXELS)
-    y, x = (hr.shape[0] - size) // 2, (hr.shape[1] - size) // 2
-    lr_up = np.repeat(np.repeat((lr_img.rgb * 255 + 0.5).astype(np.uint8), 4, 0), 4, 1)
-    panels = [lr_up[y : y + size, x : x + size]]
-    panels += [up(lr_img)[y : y + size, x : x + size] for up in ups.values()]
-    panels.append(hr[y : y + size, x : x + size])
-    Image.fromarray(np.concatenate(panels, axis=1)).resize(
-        (size * 2 * len(panels), size * 2), Image.Resampling.NEAREST
-    ).save(out)
 
 
 def main() -> None:
@@ -96,7 +79,7 @@ def main() -> None:
                 flush=True,
             )
         first = sorted((data / "HR").iterdir())[0].name
-        save_crops(data, first, ups, args.out / f"crops-{dataset}.png")
+        save_panel([crop_panel(data, first, ups)], args.out / f"crops-{dataset}.png")
     meta = {"checkpoint": str(args.checkpoint), "torch": torch.__version__, "results": results}
     (args.out / "quality.json").write_text(json.dumps(meta, indent=2) + "\n")
     lines = ["| set | method | PSNR-Y | SSIM-Y | NIQE |", "|---|---|---|---|---|"]

@@ -11,6 +11,7 @@ several seeds to see the noise. Writes benchmarks/results/ablations-sharpness.js
 
 Run: python benchmarks/sharpness_ablations.py --run runs/nano2 [--steps 300] [--seeds 0 1]
      [--variants l1-decoder gan-decoder ...]
+Crops of trained variants: ... --crops gan-decoder usm-decoder
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from toolchain.evaluate import bicubic_upscale, evaluate, summarize
+from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.recipe import load_recipe
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"
 RESULTS = ROOT / "benchmarks" / "results" / "ablations-sharpness.json"
 DOC = ROOT / "benchmarks" / "ablations.md"
+CROPS = ROOT / "benchmarks" / "results" / "ablations-sharpness-crops.png"
 SECTION = "## Sharpness levers (issue 10)"
 READING = "### Reading the sharpness levers"
 
@@ -50,6 +52,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "gan-0.2": ("adversarial, GAN weight 0.2", {**ADV, "adversarial": {"gan_weight": 0.2}}),
     "gan-no-features": ("adversarial, no feature matching", {**ADV, "adversarial": {"feature_weight": 0.0}}),
     "gan-clean-0.2": ("adversarial, clean_prob 0.2 (from 0.5)", {**ADV, "clean_prob": 0.2}),
+    "usm-decoder": (
+        "L1 decoder steps against USM-sharpened HR (0.5)",
+        {"stage": "decoder", "learning_rate": 3e-4, "sharpen_target": 0.5},
+    ),
+    "gan-0.01-usm": (
+        "adversarial, GAN weight 0.01, L1 + features against USM-sharpened HR (0.5)",
+        {**ADV, "adversarial": {"gan_weight": 0.01}, "sharpen_target": 0.5},
+    ),
 }
 
 
@@ -114,10 +124,20 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--work", type=Path, default=Path("runs/ablations-sharpness"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--crops",
+        nargs="+",
+        metavar="VARIANT",
+        help="only write results/ablations-sharpness-crops.png: bicubic | base | these trained variants "
+        "(seed 0) | HR, 5 held-out photos",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     base, val = args.run / "decoder", args.run / "val"
     niqe_params = load_niqe_params(ROOT.parent / "shared" / "metrics" / "niqe_pris_params.npz")
+    if args.crops:
+        save_crops(args, base, val)
+        return
     rows = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
     done = {(r["variant"], r["seed"]) for r in rows}
     console = Console(stderr=True)
@@ -154,6 +174,18 @@ def main() -> None:
             console.print(f"{name} seed {seed}: {result} ({minutes:.1f} min)")
             save(rows, args)
     save(rows, args)
+
+
+def save_crops(args: argparse.Namespace, base: Path, val: Path) -> None:
+    ups = {"bicubic": bicubic_upscale, "base": model_upscale(base)}
+    for name in args.crops:
+        final = args.work / f"{name}-seed0" / "adversarial"
+        final = final if final.is_dir() else args.work / f"{name}-seed0" / "decoder"
+        ups[name] = model_upscale(final)
+    names = sorted(p.name for p in (val / "HR").iterdir())[:5]
+    rows = [crop_panel(val, n, ups)[:, 128:] for n in names]  # without the LR panel
+    save_panel(rows, CROPS)
+    print(f"wrote {CROPS}: bicubic | base | {' | '.join(args.crops)} | HR")
 
 
 def save(rows: list[dict], args: argparse.Namespace) -> None:

@@ -56,6 +56,25 @@ def bicubic_upscale(image: LoadedImage, scale: int = 4) -> np.ndarray:
     return np.asarray(up)
 
 
+def crop_panel(data: Path, name: str, ups: dict[str, Upscale], size: int = 128) -> np.ndarray:
+    """LR (nearest x4) | each upscale | HR: centre crops of ``size`` HR px of pair ``name``, side by side."""
+    hr = np.asarray(Image.open(data / "HR" / name).convert("RGB"))
+    lr_img = load_image(data / "LR" / name, MAX_INPUT_PIXELS)
+    y, x = (hr.shape[0] - size) // 2, (hr.shape[1] - size) // 2
+    lr_up = np.repeat(np.repeat(to_uint8(lr_img.rgb), 4, 0), 4, 1)
+    panels = [lr_up[y : y + size, x : x + size]]
+    panels += [up(lr_img)[y : y + size, x : x + size] for up in ups.values()]
+    panels.append(hr[y : y + size, x : x + size])
+    return np.concatenate(panels, axis=1)
+
+
+def save_panel(rows: list[np.ndarray], out: Path, zoom: int = 2) -> None:
+    """Stack ``crop_panel`` rows and save them as one PNG, enlarged ``zoom`` x (nearest)."""
+    grid = np.concatenate(rows, axis=0)
+    size = (grid.shape[1] * zoom, grid.shape[0] * zoom)
+    Image.fromarray(grid).resize(size, Image.Resampling.NEAREST).save(out)
+
+
 def evaluate(
     data_dir: Path,
     upscale: Upscale,

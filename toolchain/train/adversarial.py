@@ -22,6 +22,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
+from toolchain.train.sharpen import usm_sharpen
 
 Stats = dict[str, float]
 
@@ -76,10 +77,15 @@ class AdversarialLoss:
     ``StageLoss`` / DistributedDataParallel wrap, nor of the model checkpoint.
     ``train_unet`` lets the gradient reach the UNet and LR encoder (they are trainable in this
     stage); otherwise the latent is predicted without a graph, which is cheaper.
+    ``sharpen`` > 0: the L1 and feature-matching terms compare against the USM-sharpened HR
+    tile, the discriminator against the plain one (Real-ESRGAN's split).
     """
 
-    def __init__(self, cfg: AdversarialConfig, train_unet: bool, device: torch.device, seed: int) -> None:
+    def __init__(
+        self, cfg: AdversarialConfig, train_unet: bool, device: torch.device, seed: int, sharpen: float = 0.0
+    ) -> None:
         self.cfg = cfg
+        self.sharpen = sharpen
         self.train_unet = train_unet
         with torch.random.fork_rng(devices=[]):  # the same discriminator on every rank and every run
             torch.manual_seed(seed)
@@ -95,17 +101,18 @@ class AdversarialLoss:
         self, model: EdgeSDSR, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, Stats]:
         real = hr * 2 - 1
+        target = usm_sharpen(hr, self.sharpen) * 2 - 1 if self.sharpen else real
         with torch.set_grad_enabled(self.train_unet and torch.is_grad_enabled()):
             z_h = predict_latent(model, lr)
         fake = model.decode(z_h, lr)
         self.disc.requires_grad_(False)
         logits, fake_features = self.disc(fake)
         with torch.no_grad():
-            _, real_features = self.disc(real)
+            _, target_features = self.disc(target)
         self.disc.requires_grad_(True)
-        l1 = F.l1_loss(fake, real)
+        l1 = F.l1_loss(fake, target)
         feature = torch.stack(
-            [F.l1_loss(f, r) for f, r in zip(fake_features, real_features, strict=True)]
+            [F.l1_loss(f, r) for f, r in zip(fake_features, target_features, strict=True)]
         ).mean()
         gan = -logits.mean()
         cfg = self.cfg

@@ -15,6 +15,7 @@ from toolchain.diffusion.forward import noisy_latent, unet_input
 from toolchain.diffusion.schedule import ScheduleConfig, loss_weight, sample_t
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
+from toolchain.train.sharpen import usm_sharpen
 
 Stats = dict[str, float]
 LossFn = Callable[[EdgeSDSR, torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, Stats]]
@@ -54,12 +55,15 @@ def joint_loss(
 
 
 def decoder_loss(
-    model: EdgeSDSR, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator
+    model: EdgeSDSR, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator, sharpen: float = 0.0
 ) -> tuple[torch.Tensor, Stats]:
-    """L1 between the decoded one-step latent and the HR image (UNet, LR encoder frozen)."""
+    """L1 between the decoded one-step latent and the HR image (UNet, LR encoder frozen).
+
+    ``sharpen`` > 0: the target is the USM-sharpened HR image (train/sharpen.py).
+    """
     with torch.no_grad():
         z_h = predict_latent(model, lr)
-    l1 = F.l1_loss(model.decode(z_h, lr), hr * 2 - 1)
+    l1 = F.l1_loss(model.decode(z_h, lr), usm_sharpen(hr, sharpen) * 2 - 1)
     return l1, {"l1": l1.item()}
 
 

@@ -40,6 +40,7 @@ class StageConfig:
     trainable: tuple[str, ...] | None = None  # components trained (None: the stage's default)
     clean_prob: float | None = None  # overrides degradation.clean_prob for this stage
     adversarial: AdversarialConfig | None = None  # loss settings; only for the adversarial stage
+    sharpen_target: float = 0.0  # USM amount on the HR target of the L1 terms (train/sharpen.py; 0: off)
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate for 0-based ``step``: a pure function of the step, so resume is exact."""
@@ -62,6 +63,10 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: clean_prob must be in [0, 1], got {self.clean_prob}")
         if self.adversarial is not None and self.stage is not Stage.ADVERSARIAL:
             raise ValueError(f"{self.stage.value}: 'adversarial' settings belong to the adversarial stage")
+        if self.sharpen_target and self.stage not in (Stage.DECODER, Stage.ADVERSARIAL):
+            raise ValueError(f"{self.stage.value}: sharpen_target is for the decoder and adversarial stages")
+        if not 0.0 <= self.sharpen_target <= 2.0:
+            raise ValueError(f"{self.stage.value}: sharpen_target must be in [0, 2]: {self.sharpen_target}")
 
     def degradation_for(self, recipe_degradation: DegradationConfig) -> DegradationConfig:
         """The recipe's degradation with this stage's ``clean_prob`` override (a curriculum)."""

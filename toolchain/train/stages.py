@@ -67,7 +67,8 @@ class StageLoss(nn.Module):
         return self.loss_fn(self.model, hr, lr, gen)
 
 
-def loss_for(stage: Stage, recipe: RecipeConfig, teacher: EdgeSDSR | None = None) -> LossFn:
+def loss_for(stage_cfg: StageConfig, recipe: RecipeConfig, teacher: EdgeSDSR | None = None) -> LossFn:
+    stage = stage_cfg.stage
     if stage is Stage.AUTOENCODER:
         return functools.partial(autoencoder_loss, latent_reg=recipe.latent_reg)
     if stage in (Stage.JOINT, Stage.TEACHER):
@@ -82,7 +83,7 @@ def loss_for(stage: Stage, recipe: RecipeConfig, teacher: EdgeSDSR | None = None
             schedule=recipe.schedule,
             teacher_lr=lambda hr, g: degrade(hr, recipe.degradation, g, scale),
         )
-    return decoder_loss
+    return functools.partial(decoder_loss, sharpen=stage_cfg.sharpen_target)
 
 
 def init_model(recipe: RecipeConfig, preset: str | None = None) -> EdgeSDSR:
@@ -204,8 +205,10 @@ def run_stage(run: StageRun) -> bool:
     adversarial = None
     if stage is Stage.ADVERSARIAL:
         cfg = stage_cfg.adversarial or AdversarialConfig()
-        adversarial = AdversarialLoss(cfg, "unet" in components, ctx.device, seed=recipe.seed)
-    loss_fn = adversarial or loss_for(stage, recipe, teacher)
+        adversarial = AdversarialLoss(
+            cfg, "unet" in components, ctx.device, seed=recipe.seed, sharpen=stage_cfg.sharpen_target
+        )
+    loss_fn = adversarial or loss_for(stage_cfg, recipe, teacher)
     module: nn.Module = StageLoss(model, loss_fn)
     if ctx.distributed:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
