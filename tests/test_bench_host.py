@@ -39,7 +39,9 @@ from toolchain.tiling import TileSpec, plan_tiles
 def bundle(tmp_path: Path) -> Path:
     path = tmp_path / "bundle"
     nearest_graph(path / "graphs/nearest.onnx", 16)
-    write_manifest(path, make_manifest(path, [ONNX_CPU]))
+    nearest_graph(path / "graphs/nearest-ref.onnx", 16)
+    reference = ("graphs/nearest-ref.onnx", "onnx", "onnxruntime-cpu", "host-reference")
+    write_manifest(path, make_manifest(path, [ONNX_CPU, reference]))
     return path
 
 
@@ -57,8 +59,12 @@ def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: 
     result = bench_host(bundle, options, messages.append)
     by_label = {run.label: run for run in result.runs}
     engines = ["ours-engine-onnxruntime", "ours-engine-torch", "ours-engine-torch-reference"]
-    assert list(by_label) == ["ours-onnxruntime-cpu", "ours-litert-cpu", *engines, "bicubic"]
-    onnx = by_label["ours-onnxruntime-cpu"]
+    # every ONNX graph of the bundle, in manifest order; the app's CPU fallback is labelled as such
+    ours = ["ours-onnxruntime-cpu-fallback", "ours-onnxruntime-cpu", "ours-litert-cpu"]
+    assert list(by_label) == [*ours, *engines, "bicubic"]
+    assert by_label["ours-onnxruntime-cpu"].graph == "graphs/nearest-ref.onnx"
+    assert "fp32 host-reference graph" in by_label["ours-onnxruntime-cpu"].notes
+    onnx = by_label["ours-onnxruntime-cpu-fallback"]
     assert onnx.graph == "graphs/nearest.onnx" and onnx.tile.warmup == 1 and len(onnx.tile.runs_ms) == 2
     assert onnx.image.method is ImageMethod.MEASURED and len(onnx.image.runs_ms) == 2
     assert onnx.memory.kind.value == "rss" and onnx.memory.peak_bytes > 10 * 2**20
@@ -71,7 +77,7 @@ def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: 
         )
     assert "the default of `toolchain upscale` on CPU" in by_label["ours-engine-onnxruntime"].notes
     # every output of ours but the reference's own is compared with the reference's
-    for label in ("ours-onnxruntime-cpu", "ours-engine-onnxruntime", "ours-engine-torch"):
+    for label in ("ours-onnxruntime-cpu-fallback", "ours-engine-onnxruntime", "ours-engine-torch"):
         psnr_notes = [n for n in by_label[label].notes if n.startswith(PSNR_NOTE)]
         assert len(psnr_notes) == 1 and "tile" in psnr_notes[0] and "image" in psnr_notes[0], label
     fast = next(n for n in by_label["ours-engine-onnxruntime"].notes if n.startswith(PSNR_NOTE))
@@ -80,7 +86,7 @@ def test_host_run_times_ours_and_the_peers(bundle: Path, photo: Path, tmp_path: 
     assert result.workload.image_tiles == plan_tiles(40, 40, TileSpec(tile=16, overlap=4)).num_tiles == 9
     assert HOST_NOTE in result.notes
     pairs = {(r.ours, r.peer, r.per.value) for r in result.ratios}
-    assert ("ours-onnxruntime-cpu", "bicubic", "tile") in pairs
+    assert ("ours-onnxruntime-cpu-fallback", "bicubic", "tile") in pairs
     assert ("ours-engine-torch", "bicubic", "image") in pairs
     assert any("warm-up" in m for m in messages)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -17,10 +19,13 @@ pytest.importorskip("ai_edge_litert")
 
 from toolchain.cli.main import app  # noqa: E402
 from toolchain.deploy.bundle import verify_bundle  # noqa: E402
+from toolchain.deploy.export import ExportOptions, GraphSet, _selected_artifacts  # noqa: E402
 from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
 from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
+from toolchain.deploy.targets import Artifact, Precision, get_target  # noqa: E402
+from toolchain.errors import ToolchainError  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
 from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
 from toolchain.tiling import TileSpec, plan_tiles  # noqa: E402
@@ -82,6 +87,12 @@ def test_s24_dsp_bundle_is_fully_offloaded_and_verified(dsp_bundle: Path) -> Non
     assert len(manifest.example_plan_512["tiles"]) == 21 * 21
     report = (dsp_bundle / "report.md").read_text()
     assert "HTP emulator" in report and "QNN" in report
+    # the app's CPU step: the float graph (opset 17, fast InstanceNormalization), not the quantized ones
+    (fallback,) = [g for g in manifest.graphs if g.role.value == "fallback"]
+    assert (fallback.runtime.value, fallback.precision.value) == ("onnxruntime-cpu", "fp32")
+    assert fallback.accuracy_psnr_y_db is not None and fallback.accuracy_psnr_y_db >= 60
+    opsets = {o.domain: o.version for o in onnx.load(dsp_bundle / fallback.file).opset_import}
+    assert opsets.get("", opsets.get("ai.onnx")) == 17
 
 
 def test_manifest_schema_round_trip(dsp_bundle: Path) -> None:
@@ -131,7 +142,11 @@ def test_exynos_and_s25_bundles(tmp_path: Path, tiny_ckpt: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "no offline compiler" in result.output
     manifest = verify_bundle(tmp_path / "exy")
-    assert [g.runtime.value for g in manifest.graphs] == ["litert-gpu"] and "Exynos" in manifest.note
+    assert [(g.runtime.value, g.role.value) for g in manifest.graphs] == [
+        ("litert-gpu", "fallback"),
+        ("onnxruntime-cpu", "fallback"),  # the float CPU fallback
+    ]
+    assert "Exynos" in manifest.note
     result = invoke("export", "--target", "s25-dsp", "-c", tiny_ckpt, "-o", tmp_path / "s25", "--skip-verify")
     assert result.exit_code == 0, result.output
     manifest = verify_bundle(tmp_path / "s25")
@@ -169,12 +184,19 @@ def test_export_errors(tmp_path: Path, tiny_ckpt: Path, cpu_bundle: Path, monkey
         invoke("export", "-c", tiny_ckpt, "--calibration", empty, "-o", tmp_path / "x"), "calibration"
     )
     one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "-o", cpu_bundle), "--force")
+    # a phone's float ONNX graph is its CPU fallback, not something for AI Hub to compile for the NPU
     result = invoke(
-        "export", "--target", "s24-exynos", "--graphs", "qnn", "-c", tiny_ckpt, "-o", tmp_path / "g"
+        "export", "--target", "s24-exynos", "-c", tiny_ckpt, "--via", "aihub", "-o", tmp_path / "g"
     )
-    one_line_error(result, "no qnn graphs")
+    one_line_error(result, "--via aihub", "s24-exynos")
     assert not (tmp_path / "g").exists()
-    one_line_error(invoke("export", "--target", "cpu", "-c", tiny_ckpt, "--via", "aihub"), "AI Hub")
+    litert_only = ExportOptions(
+        dataclasses.replace(get_target("s24-exynos"), artifacts=(Artifact.LITERT,)),
+        Precision.FP16,
+        graphs=GraphSet.QNN,
+    )
+    with pytest.raises(ToolchainError, match="has no qnn graphs"):
+        _selected_artifacts(litert_only)
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)

@@ -4,8 +4,8 @@ Every engine is a :class:`toolchain.upscaler.TileRunner` over the same one-step 
 (:class:`toolchain.pipeline.OneStepSR`) and the same tile plan (:mod:`toolchain.tiling`), so they
 differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``):
 
-- ``onnxruntime``: the checkpoint's float graph, exported in memory at start-up (TorchScript
-  exporter, opset 17: GroupNorm becomes ONNX Runtime's native InstanceNormalization) and run by
+- ``onnxruntime``: the checkpoint's float graph, exported in memory at start-up
+  (:func:`toolchain.deploy.graph.export_cpu_onnx`, the bundles' CPU fallback graph's export) and run by
   ONNX Runtime's CPU provider with all graph optimizations (conv + activation fusion, NCHWc
   layouts). One static-shape tile per call. CPU only. The fastest on CPU (see
   ``benchmarks/results/speed.md``).
@@ -19,21 +19,16 @@ differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``
 from __future__ import annotations
 
 import enum
-import io
-import warnings
 
 import numpy as np
 import torch
 
+from toolchain.deploy.graph import export_cpu_onnx
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import OneStepSR
 from toolchain.tiling import Tile, TilePlan
 from toolchain.upscaler import LatentNoise, NoiseConfig, TileRunner, TorchTileRunner, check_x4
-
-ONNX_EXPORT_OPSET = 17
-"""Below 18 the exporter lowers GroupNorm to InstanceNormalization, which ONNX Runtime's CPU
-provider has a kernel for (opset 21's GroupNormalization is decomposed into ~10 slow nodes)."""
 
 
 class Engine(enum.StrEnum):
@@ -124,9 +119,6 @@ def export_float_onnx(model: EdgeSDSR, lr_tile: int, noise_scale: float = 0.0) -
     """The one-step graph as ONNX bytes: ``lr`` (1, 3, t, t) -> ``hr`` (1, 3, 4t, 4t), NCHW.
 
     With ``noise_scale`` > 0 it takes the latent noise ``eps`` (1, C, t/2, t/2) as a second input.
-
-    The TorchScript exporter takes about a second (the dynamo exporter of
-    :mod:`toolchain.deploy.onnx_qnn` takes over ten, too slow for every start of the CLI).
     """
     sampler = OneStepSR(model.eval(), noise_scale=noise_scale)
     lr = torch.rand(1, 3, lr_tile, lr_tile, generator=torch.Generator().manual_seed(0))
@@ -136,16 +128,4 @@ def export_float_onnx(model: EdgeSDSR, lr_tile: int, noise_scale: float = 0.0) -
         c = model.config.latent_channels
         args += (torch.zeros(1, c, lr_tile // 2, lr_tile // 2),)
         names.append("eps")
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated in favour of dynamo
-        torch.onnx.export(
-            sampler,
-            args,
-            buffer,
-            dynamo=False,
-            opset_version=ONNX_EXPORT_OPSET,
-            input_names=names,
-            output_names=["hr"],
-        )
-    return buffer.getvalue()
+    return export_cpu_onnx(sampler, args, names, ["hr"])

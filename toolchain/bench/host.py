@@ -2,8 +2,10 @@
 
 What runs, each on this machine's CPU, on the same input:
 
-- ours, the bundle's ONNX graph (ONNX Runtime CPU; QDQ graphs with graph optimizations off, as
-  :mod:`toolchain.deploy.host_runner` runs them) and its ``.tflite`` graph (LiteRT CPU);
+- ours, every ONNX graph of the bundle (ONNX Runtime CPU; QDQ graphs with graph optimizations
+  off, as :mod:`toolchain.deploy.host_runner` runs them) and every ``.tflite`` graph (LiteRT
+  CPU). A phone bundle's float ONNX graph is the app's CPU fallback: its run is labelled
+  ``ours-onnxruntime-cpu-fallback``;
 - ours, the checkpoint on each host engine of :mod:`toolchain.engines` (``toolchain upscale
   --engine``; the CLI's batch size), with the PSNR of every one of our outputs against the
   ``torch-reference`` engine's (the tile, and the image as the uint8 the CLI writes);
@@ -60,7 +62,8 @@ from toolchain.bench.results import (
     speedups,
 )
 from toolchain.deploy.bundle import verify_bundle
-from toolchain.deploy.host_runner import BundleTileRunner, pick_graph
+from toolchain.deploy.host_runner import HOST_RUNTIMES, BundleTileRunner, pick_graph
+from toolchain.deploy.manifest import GraphRole
 from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
@@ -342,27 +345,28 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     load_start = _load_average()
     runs: list[RunResult] = []
     for kind, runtime in _HOST_RUNTIMES:
-        label = f"ours-{runtime}"
         try:
-            graph = pick_graph(manifest, kind, f"bundle {bundle_dir}")
+            pick_graph(manifest, kind, f"bundle {bundle_dir}")
         except ToolchainError as exc:
-            runs.append(_skipped(label, runtime, str(exc)))
+            runs.append(_skipped(f"ours-{runtime}", runtime, str(exc)))
             continue
-        full = kind == "onnx" or options.full_litert
-        notes = [f"{graph.precision.value} {graph.role.value} graph"]
-        if not full:
-            notes.append("image not run (seconds per tile on a CPU): computed; --full-litert runs it")
-        runs.append(
-            bench.ours(
-                label,
-                runtime,
-                graph.file,
-                lambda graph=graph: BundleTileRunner(bundle_dir, manifest, graph, options.threads),
-                1,
-                full,
-                tuple(notes),
+        for graph in (g for g in manifest.graphs if g.artifact == HOST_RUNTIMES[kind]):
+            label = f"ours-{runtime}" + ("-fallback" if graph.role is GraphRole.FALLBACK else "")
+            full = kind == "onnx" or options.full_litert
+            notes = [f"{graph.precision.value} {graph.role.value} graph"]
+            if not full:
+                notes.append("image not run (seconds per tile on a CPU): computed; --full-litert runs it")
+            runs.append(
+                bench.ours(
+                    label,
+                    runtime,
+                    graph.file,
+                    lambda graph=graph: BundleTileRunner(bundle_dir, manifest, graph, options.threads),
+                    1,
+                    full,
+                    tuple(notes),
+                )
             )
-        )
     checkpoint = options.checkpoint or DEFAULT_CHECKPOINT
     model_id = f"edge-sd-sr-{read_checkpoint_config(checkpoint).name}"
     engine_notes = ()

@@ -31,7 +31,14 @@ import torch
 
 from toolchain import __version__
 from toolchain.deploy.bundle import build_bundle_atomically, file_entry, write_manifest
-from toolchain.deploy.graph import TileGraph, example_input, io_specs
+from toolchain.deploy.graph import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    TileGraph,
+    example_input,
+    export_cpu_onnx,
+    io_specs,
+)
 from toolchain.deploy.manifest import (
     REPORT_NAME,
     SCHEMA_VERSION,
@@ -107,11 +114,13 @@ def check_aihub_route(opts: ExportOptions) -> None:
     """Refuse ``via=Via.AIHUB`` before any work when the bundle would hold no ONNX graph for AI Hub.
 
     AI Hub compiles the bundle's ONNX graph (the QDQ graph of an NPU target, or the float graph
-    of the cpu target); fp16 NPU bundles, LiteRT-only selections and LiteRT-only targets have none.
+    of the cpu target); fp16 NPU bundles, LiteRT-only selections and the s24-exynos target have
+    none (a phone's float ONNX graph is its CPU fallback, not a graph for the NPU).
     """
     artifacts = _selected_artifacts(opts)
     quantized_qnn = Artifact.QNN_EPCONTEXT in artifacts and opts.precision is not Precision.FP16
-    if quantized_qnn or Artifact.ONNX in artifacts:
+    host_onnx = Artifact.ONNX in artifacts and not opts.target.on_phone
+    if quantized_qnn or host_onnx:
         return
     raise ToolchainError(
         f"--via aihub compiles the bundle's ONNX graph, and target {opts.target.name} with "
@@ -172,7 +181,7 @@ class _Build:
         self.calibration = calibration
         self.accuracy = accuracy
         self.timed = timed
-        self.float_graphs: dict[str, Path] = {}  # "onnx" / "tflite" -> the float graph in work
+        self.float_graphs: dict[str, Path] = {}  # a _Route.float_format -> the float graph in work
         self.graphs: list[GraphFile] = []
         self.extra_files: list[str] = []
         self.qnn_version: str | None = None
@@ -340,25 +349,26 @@ def _litert_aot_route(b: _Build) -> None:
 
 
 def _onnx_route(b: _Build) -> None:
-    """The float ONNX graph for ONNX Runtime CPU on a host."""
+    """The float ONNX graph for ONNX Runtime CPU: the app's CPU fallback on a phone target (the
+    quantized graphs are too slow on a CPU), the host reference on the cpu target."""
     from toolchain.deploy.onnx_qnn import run_onnx_cpu
 
-    host_onnx = b.graphs_dir / b.float_graphs["onnx"].name
-    shutil.copyfile(b.float_graphs["onnx"], host_onnx)
+    cpu_onnx = b.graphs_dir / b.float_graphs["cpu-onnx"].name
+    shutil.copyfile(b.float_graphs["cpu-onnx"], cpu_onnx)
     b.add(
-        host_onnx,
+        cpu_onnx,
         Artifact.ONNX,
         Precision.FP32,
         Runtime.ONNXRUNTIME_CPU,
-        GraphRole.HOST_REFERENCE,
-        b.accuracy(lambda t: run_onnx_cpu(host_onnx, t)),
+        GraphRole.FALLBACK if b.target.on_phone else GraphRole.HOST_REFERENCE,
+        b.accuracy(lambda t: run_onnx_cpu(cpu_onnx, t)),
         "PSNR-Y vs float torch, ONNX Runtime CPU",
     )
 
 
 @dataclass(frozen=True)
 class _Route:
-    float_format: str  # the float graph it starts from: "onnx" or "tflite"
+    float_format: str  # the float graph it starts from: "onnx" (NPU route), "cpu-onnx" or "tflite"
     build: Callable[[_Build], None]
 
 
@@ -366,7 +376,7 @@ ROUTES: dict[Artifact, _Route] = {
     Artifact.QNN_EPCONTEXT: _Route("onnx", _qnn_epcontext_route),
     Artifact.LITERT_AOT: _Route("tflite", _litert_aot_route),
     Artifact.LITERT: _Route("tflite", _litert_route),
-    Artifact.ONNX: _Route("onnx", _onnx_route),
+    Artifact.ONNX: _Route("cpu-onnx", _onnx_route),
 }
 """How each artifact is built, in manifest order; a new target is data in targets.py, a new
 runtime or compiler one route here."""
@@ -386,8 +396,13 @@ def _export_float_graphs(b: _Build, graph: TileGraph, example: torch.Tensor, for
     if "onnx" in formats:
         from toolchain.deploy.onnx_qnn import export_onnx
 
-        b.float_graphs["onnx"] = b.work / f"{b.name}-fp32.onnx"
+        b.float_graphs["onnx"] = b.work / f"{b.name}-fp32-opset21.onnx"
         export_onnx(graph, example, b.float_graphs["onnx"])
+    if "cpu-onnx" in formats:
+        b.float_graphs["cpu-onnx"] = b.work / f"{b.name}-fp32.onnx"
+        b.float_graphs["cpu-onnx"].write_bytes(
+            export_cpu_onnx(graph, (example,), [INPUT_NAME], [OUTPUT_NAME])
+        )
     if "tflite" in formats:
         from toolchain.deploy.litert import export_tflite
 
@@ -496,7 +511,7 @@ def _profile_on_aihub(root: Path, graphs: list[GraphFile], step: Step) -> AihubP
     """Compile the bundle's ONNX graph on AI Hub and profile it on a Galaxy S24 (see check_aihub_route)."""
     from toolchain.bench.aihub import profile_on_aihub
 
-    graph = next(g for g in graphs if g.artifact is Artifact.ONNX)
+    graph = next(g for g in graphs if g.artifact is Artifact.ONNX and g.role is not GraphRole.FALLBACK)
     tensor = graph.inputs[0]
     return profile_on_aihub(
         root / graph.file, "onnx", {tensor.name: (tensor.shape, tensor.dtype)}, progress=step

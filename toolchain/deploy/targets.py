@@ -21,7 +21,7 @@ class Artifact(enum.StrEnum):
     QNN_EPCONTEXT = "qnn_epcontext"  # ONNX Runtime QNN EPContext model + context binary
     LITERT_AOT = "litert_aot"  # .tflite with one DISPATCH_OP (QNN context binary inside)
     LITERT = "litert"  # plain .tflite for LiteRT CPU (XNNPACK) / GPU
-    ONNX = "onnx"  # plain ONNX for ONNX Runtime CPU
+    ONNX = "onnx"  # float ONNX for ONNX Runtime CPU: a phone's CPU fallback, the cpu target's graph
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ TARGETS: dict[str, Target] = {
             name="s24-dsp",
             description="Galaxy S24 Ultra, and S24/S24+ in the US, China and Japan",
             soc="Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75",
-            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT),
+            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.ONNX),
             precisions=(Precision.A16W8, Precision.A8W8, Precision.FP16),
             qnn_soc_model="57",
             htp_arch="75",
@@ -64,7 +64,7 @@ TARGETS: dict[str, Target] = {
             name="s25-dsp",
             description="Galaxy S25 series",
             soc="Snapdragon 8 Elite (SM8750), Hexagon HTP v79",
-            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT),
+            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.ONNX),
             precisions=(Precision.A16W8, Precision.A8W8, Precision.FP16),
             qnn_soc_model="69",
             htp_arch="79",
@@ -74,11 +74,12 @@ TARGETS: dict[str, Target] = {
             name="s24-exynos",
             description="Galaxy S24/S24+ outside the US, China and Japan",
             soc="Exynos 2400",
-            artifacts=(Artifact.LITERT,),
+            artifacts=(Artifact.LITERT, Artifact.ONNX),
             precisions=(Precision.FP16, Precision.A8W8),
             note=(
                 "no offline compiler exists for the Exynos 2400 NPU: this bundle holds a LiteRT GPU "
-                "graph (fp16) or a LiteRT CPU graph (a8w8, XNNPACK), not an NPU graph"
+                "graph (fp16) or a LiteRT CPU graph (a8w8, XNNPACK), and a float ONNX CPU fallback, "
+                "not an NPU graph"
             ),
         ),
         Target(
