@@ -17,6 +17,7 @@ Crops of trained variants: ... --crops gan-decoder usm-decoder
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from rich.console import Console
 
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
+from toolchain.model.config import Upsample
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
@@ -56,11 +58,42 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "L1 decoder steps against USM-sharpened HR (0.5)",
         {"stage": "decoder", "learning_rate": 3e-4, "sharpen_target": 0.5},
     ),
+    "nearest-l1": (
+        "decoder upsampling nearest + conv instead of conv + pixel shuffle (same MACs), L1 steps",
+        {"stage": "decoder", "learning_rate": 3e-4},
+    ),
+    "nearest-gan": (
+        "nearest-l1, then the adversarial stage (GAN 0.05, features 1.0)",
+        ADV,
+    ),
     "gan-0.01-usm": (
         "adversarial, GAN weight 0.01, L1 + features against USM-sharpened HR (0.5)",
         {**ADV, "adversarial": {"gan_weight": 0.01}, "sharpen_target": 0.5},
     ),
 }
+
+
+def nearest_decoder(base: Path, out: Path) -> Path:
+    """``base`` with its decoder's pixel-shuffle upsamplers swapped for nearest + 3x3 conv.
+
+    The swap keeps every other weight. Each new conv starts from the mean of the four sub-pixel
+    kernels of the pixel-shuffle conv it replaces (ICNR's idea: one kernel for all four output
+    positions, so no sub-pixel pattern to begin with); the L1 steps of ``nearest-l1`` then adapt it.
+    """
+    if (out / "config.json").is_file():
+        return out
+    model = EdgeSDSR.from_pretrained(base)
+    cfg = model.config
+    decoder = dataclasses.replace(cfg.decoder, upsample=Upsample.NEAREST)
+    swapped = EdgeSDSR(dataclasses.replace(cfg, decoder=decoder))
+    state = model.state_dict()
+    for key, target in swapped.state_dict().items():
+        source = state[key]
+        if source.shape != target.shape:  # (4C, C, 3, 3) or (4C,): channel 4c + k is sub-pixel k
+            source = source.reshape(target.shape[0], 4, *source.shape[1:]).mean(dim=1)
+        target.copy_(source)
+    swapped.save_pretrained(out)
+    return out
 
 
 def variant_recipe(name: str, base: Path, steps: int, batch: int, seed: int, work: Path) -> Path:
@@ -161,7 +194,15 @@ def main() -> None:
         for name in args.variants:
             if (name, seed) in done:
                 continue
-            recipe, folders = load_recipe(variant_recipe(name, base, args.steps, args.batch, seed, args.work))
+            start = base
+            if name == "nearest-l1":
+                start = nearest_decoder(base, args.work / "nearest-init")
+            elif name == "nearest-gan":
+                start = args.work / f"nearest-l1-seed{seed}" / "decoder"
+                if not start.is_dir():
+                    raise SystemExit("nearest-gan starts from nearest-l1: run that variant first")
+            spec = variant_recipe(name, start, args.steps, args.batch, seed, args.work)
+            recipe, folders = load_recipe(spec)
             out = args.work / f"{name}-seed{seed}"
             t0 = time.monotonic()
             final = run_recipe(recipe, folders, out, True, None, console)
