@@ -10,11 +10,13 @@ the output says when the machine was busy (1-minute load average at the start).
 Writes benchmarks/results/speed.json and speed.md.
 
 Run (quiet machine): python benchmarks/speed.py --large
+  [--more-bundles exports/nano-s24-exynos-a8w8 exports/nano-cpu-fp32]   (their CPU graphs too)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -39,6 +41,7 @@ from toolchain.bench.host import (
 from toolchain.bench.report import markdown_summary
 from toolchain.bench.results import BenchResult, RunResult, RunStatus
 from toolchain.configio import to_dict
+from toolchain.engines import Engine
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image, save_image
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
@@ -69,6 +72,9 @@ def main() -> None:
         threads=args.threads,
     )
     nano = bench_host(args.bundle, options, say)
+    # other targets' bundles: only their CPU graphs, next to this run's torch-reference on the same input
+    only_reference = dataclasses.replace(options, peers=(), engines=(Engine.TORCH_REFERENCE,))
+    others = [(bundle.name, bench_host(bundle, only_reference, say)) for bundle in args.more_bundles]
     edge: tuple[RunResult, ...] = ()
     if args.edge_engines:
         edge_options = HostBenchOptions(
@@ -90,8 +96,9 @@ def main() -> None:
         "load_average_1min": {"start": load_start, "end": load_end, "cpus": os.cpu_count()},
         "busy": _busy(load_start) or cpu_share < BUSY_CPU_SHARE,
         "cpu_share": cpu_share,
-        "summary": _summary_rows(nano, edge),
+        "summary": _summary_rows(nano, edge, others),
         "nano": to_dict(nano),
+        "more_bundles": {name: to_dict(result) for name, result in others},
         "edge": [to_dict(run) for run in edge],
         "large": large,
     }
@@ -107,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--bundle", type=Path, default=DEFAULT_BUNDLE, help="exported bundle (its CPU graphs)"
+    )
+    parser.add_argument(
+        "--more-bundles",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="other targets' bundles (e.g. s24-exynos, cpu): their CPU graphs are timed too",
     )
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="input, mirrored/cropped to --size")
     parser.add_argument("--size", type=int, default=512, help="side of the LR test image (512 -> 2048)")
@@ -160,12 +174,22 @@ def _psnr_text(run: RunResult) -> str:
     return "" if note is None else note[len(PSNR_NOTE) :].strip()
 
 
-def _summary_rows(nano: BenchResult, edge: tuple[RunResult, ...]) -> list[dict[str, object]]:
-    """One row per run: medians (s), speedups vs Real-ESRGAN and vs torch-reference (> 1: faster)."""
+def _summary_rows(
+    nano: BenchResult, edge: tuple[RunResult, ...], others: list[tuple[str, BenchResult]]
+) -> list[dict[str, object]]:
+    """One row per run: medians (s), speedups vs Real-ESRGAN and vs torch-reference (> 1: faster).
+
+    Of each other bundle's result only its graphs are rows; its own torch-reference run (the same
+    input, minutes apart) is their reference.
+    """
     realesrgan = next((r for r in nano.runs if r.label == REALESRGAN), None)
     rows = []
-    for model, runs in (("nano", nano.runs), ("edge (random weights)", edge)):
-        reference = next((r for r in runs if r.label == REFERENCE), None)
+    groups = [("nano", nano.runs, nano.runs), ("edge (random weights)", edge, edge)]
+    for name, result in others:
+        graphs = tuple(r for r in result.runs if not r.label.startswith("ours-engine-"))
+        groups.append((f"nano, bundle {name}", graphs, result.runs))
+    for model, runs, with_reference in groups:
+        reference = next((r for r in with_reference if r.label == REFERENCE), None)
         for run in runs:
             row: dict[str, object] = {
                 "model": model if run.label not in (REALESRGAN, "bicubic") else "peer",
