@@ -444,7 +444,7 @@ def _engine_runs(
         def load(engine: Engine = engine) -> TileRunner:
             return open_engine(load_model(), engine, cpu, NoiseConfig(), bench.spec.tile, threads)
 
-        inside = " (one by one in the graph)" if engine is Engine.ONNXRUNTIME else ""
+        inside = " (run one at a time: a batch-1 graph)" if engine is Engine.ONNXRUNTIME else ""
         engine_notes = [f"engine {engine.value}, {thread_note}, {TORCH_BATCH} tiles per call{inside}"]
         if engine is default:
             engine_notes.append(DEFAULT_NOTE)
