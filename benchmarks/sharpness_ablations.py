@@ -161,6 +161,7 @@ def main() -> None:
         "--crops",
         nargs="+",
         metavar="VARIANT",
+        choices=list(VARIANTS),
         help="only write results/ablations-sharpness-crops.png: bicubic | base | these trained variants "
         "(seed 0) | HR, 5 held-out photos",
     )
@@ -219,12 +220,11 @@ def main() -> None:
 
 def save_crops(args: argparse.Namespace, base: Path, val: Path) -> None:
     ups = {"bicubic": bicubic_upscale, "base": model_upscale(base)}
-    for name in args.crops:
-        final = args.work / f"{name}-seed0" / "adversarial"
-        final = final if final.is_dir() else args.work / f"{name}-seed0" / "decoder"
-        ups[name] = model_upscale(final)
+    for name in args.crops:  # a variant's checkpoint is its one stage's folder
+        ups[name] = model_upscale(args.work / f"{name}-seed0" / VARIANTS[name][1]["stage"])
     names = sorted(p.name for p in (val / "HR").iterdir())[:5]
-    rows = [crop_panel(val, n, ups)[:, 128:] for n in names]  # without the LR panel
+    size = 128
+    rows = [crop_panel(val, n, ups, size)[:, size:] for n in names]  # without the LR panel
     save_panel(rows, CROPS)
     print(f"wrote {CROPS}: bicubic | base | {' | '.join(args.crops)} | HR")
 
