@@ -140,20 +140,24 @@ def test_recipe_with_realesrgan_degradation_trains(tmp_path: Path) -> None:
 
 
 def test_periodic_validation_is_logged(tmp_path: Path) -> None:
-    recipe = write_recipe(tmp_path, [stage("joint", 2, save_every=1)])
+    recipe = write_recipe(tmp_path, [stage("autoencoder", 1, save_every=1), stage("joint", 2, save_every=1)])
     val = tmp_path / "val"
     for sub in ("HR", "LR"):
         (val / sub).mkdir(parents=True)
-    hr = Image.open(tmp_path / "train" / "0.png").crop((0, 0, 64, 48))
+    hr = Image.open(tmp_path / "train" / "0.png").crop((0, 0, 60, 44))  # not a multiple of 8: cropped
     hr.save(val / "HR" / "a.png")
-    hr.resize((16, 12), Image.Resampling.BICUBIC).save(val / "LR" / "a.png")
+    hr.resize((15, 11), Image.Resampling.BICUBIC).save(val / "LR" / "a.png")
     data = json.loads(recipe.read_text())
     data["val_data"] = "val"
     recipe.write_text(json.dumps(data))
     train(recipe, tmp_path / "run")
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    vals = [r for r in log if "val_psnr_y" in r]
-    assert [r["step"] for r in vals] == [1, 2] and all(r["val_psnr_y"] > 5 for r in vals)
+    vals = [r for r in log if "val_ae_psnr_y" in r]
+    assert [(r["stage"], r["step"]) for r in vals] == [("autoencoder", 1), ("joint", 1), ("joint", 2)]
+    assert "val_psnr_y" not in vals[0]  # the UNet is untrained after the autoencoder stage
+    assert all(r["val_psnr_y"] > 5 for r in vals[1:]) and all(r["val_ae_psnr_y"] > 5 for r in vals)
+    # the joint stage trains neither the HR encoder nor the decoder: the ceiling stays put
+    assert vals[1]["val_ae_psnr_y"] == vals[2]["val_ae_psnr_y"]
 
 
 def test_scale_distillation_recipe(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -27,7 +28,9 @@ from toolchain.data.datasets import HRCropSampler, holdout_paths, pair_paths
 from toolchain.data.degradations import degrade
 from toolchain.data.synthetic_pairs import make_holdout_pairs
 from toolchain.errors import ToolchainError
-from toolchain.evaluate import evaluate_pairs, summarize
+from toolchain.evaluate import evaluate_pairs, summarize, to_uint8
+from toolchain.imageio import MAX_INPUT_PIXELS, load_image
+from toolchain.metrics.fidelity import psnr_y
 from toolchain.metrics.niqe import NiqeParams, load_niqe_params
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
@@ -278,7 +281,7 @@ def run_stage(run: StageRun) -> bool:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 extra_state = {"adversarial": adversarial.state_dict()} if adversarial is not None else {}
                 _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
-                if ctx.is_main and val_pairs and stage not in (Stage.AUTOENCODER, Stage.TEACHER):
+                if ctx.is_main and val_pairs and stage is not Stage.TEACHER:
                     _validate(model, val_pairs, niqe_params, stage, step, log, ctx.device)
             if stop and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume")
@@ -299,20 +302,45 @@ def _validate(
     log: RunLog,
     device: torch.device,
 ) -> None:
-    """PSNR-Y / SSIM-Y (and NIQE) of the one-step model on the validation pairs, appended to the run log."""
+    """Validation scores appended to the run log.
+
+    ``val_ae_psnr_y`` (every stage) is the autoencoder round trip, HR -> latent -> decoder with the
+    pair's LR on the skip: what the one-step model would reach if the UNet predicted the HR latent
+    exactly, so the ceiling that the latent width and the decoder set. After the autoencoder stage
+    the one-step model itself is scored too: PSNR-Y / SSIM-Y (and NIQE).
+    """
     model.eval()
-    scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
+    record: dict = {"stage": stage.value, "step": step, "val_ae_psnr_y": _autoencoder_psnr_y(model, pairs, device)}
+    if stage is not Stage.AUTOENCODER:
+        scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
+        summary = summarize(scores, model.config.name, "validation")
+        record |= {
+            "val_psnr_y": summary.psnr_y,
+            "val_ssim_y": summary.ssim_y,
+            **({"val_niqe": summary.niqe} if summary.niqe is not None else {}),
+            "val_images": len(scores),
+        }
     model.train()
-    summary = summarize(scores, model.config.name, "validation")
-    record = {
-        "stage": stage.value,
-        "step": step,
-        "val_psnr_y": summary.psnr_y,
-        "val_ssim_y": summary.ssim_y,
-        **({"val_niqe": summary.niqe} if summary.niqe is not None else {}),
-        "val_images": len(scores),
-    }
     log.write(record)
+
+
+@torch.no_grad()
+def _autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], device: torch.device) -> float:
+    """Mean PSNR-Y of decode(encode_hr(HR), LR) over the pairs (HR cropped to a multiple of 8 px)."""
+
+    def tensor(rgb: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().to(device)
+
+    values = []
+    for _, hr_path, lr_path in pairs:
+        hr = load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb
+        h, w = hr.shape[0] // 8 * 8, hr.shape[1] // 8 * 8
+        hr = hr[:h, :w]
+        lr = load_image(lr_path, MAX_INPUT_PIXELS).rgb[: h // 4, : w // 4]
+        out = model.decode(model.encode_hr(tensor(hr) * 2 - 1), tensor(lr) if model.lr_skip is not None else None)
+        pred = to_uint8(((out[0] + 1) / 2).permute(1, 2, 0).cpu().numpy())
+        values.append(psnr_y(pred, to_uint8(hr)))
+    return float(np.mean(values))
 
 
 class _StopRequest:
