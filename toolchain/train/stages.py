@@ -310,7 +310,8 @@ def _validate(
     the one-step model itself is scored too: PSNR-Y / SSIM-Y (and NIQE).
     """
     model.eval()
-    record: dict = {"stage": stage.value, "step": step, "val_ae_psnr_y": _autoencoder_psnr_y(model, pairs, device)}
+    ceiling = _autoencoder_psnr_y(model, pairs, device)
+    record: dict = {"stage": stage.value, "step": step, "val_ae_psnr_y": ceiling}
     if stage is not Stage.AUTOENCODER:
         scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
         summary = summarize(scores, model.config.name, "validation")
@@ -337,7 +338,8 @@ def _autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], de
         h, w = hr.shape[0] // 8 * 8, hr.shape[1] // 8 * 8
         hr = hr[:h, :w]
         lr = load_image(lr_path, MAX_INPUT_PIXELS).rgb[: h // 4, : w // 4]
-        out = model.decode(model.encode_hr(tensor(hr) * 2 - 1), tensor(lr) if model.lr_skip is not None else None)
+        skip = tensor(lr) if model.lr_skip is not None else None
+        out = model.decode(model.encode_hr(tensor(hr) * 2 - 1), skip)
         pred = to_uint8(((out[0] + 1) / 2).permute(1, 2, 0).cpu().numpy())
         values.append(psnr_y(pred, to_uint8(hr)))
     return float(np.mean(values))
