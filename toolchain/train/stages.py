@@ -310,7 +310,7 @@ def _validate(
     the one-step model itself is scored too: PSNR-Y / SSIM-Y (and NIQE).
     """
     model.eval()
-    ceiling = _autoencoder_psnr_y(model, pairs, device)
+    ceiling = autoencoder_psnr_y(model, pairs, device)
     record: dict = {"stage": stage.value, "step": step, "val_ae_psnr_y": ceiling}
     if stage is not Stage.AUTOENCODER:
         scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
@@ -326,7 +326,7 @@ def _validate(
 
 
 @torch.no_grad()
-def _autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], device: torch.device) -> float:
+def autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], device: torch.device) -> float:
     """Mean PSNR-Y of decode(encode_hr(HR), LR) over the pairs (HR cropped to a multiple of 8 px)."""
 
     def tensor(rgb: np.ndarray) -> torch.Tensor:
