@@ -1,9 +1,10 @@
 """How much the latent path can add to the bicubic skip: the autoencoder ceiling of checkpoints.
 
 For each checkpoint, on a run's held-out photos (``<run>/val``, degraded like training) and on the
-same photos downscaled by plain bicubic (BI), it prints PSNR-Y of bicubic, of the one-step model,
-and of the autoencoder round trip HR -> latent -> decoder with the LR on the skip
-(``toolchain.train.stages.autoencoder_psnr_y``: what a perfect UNet would reach). No eval set is
+same photos with the clean bicubic degradation (BI, as ``toolchain degrade --kind bicubic``), it
+prints PSNR-Y of bicubic, of the one-step model, and of the autoencoder round trip HR -> latent ->
+decoder with the LR on the skip (``toolchain.train.stages.autoencoder_psnr_y``: what a perfect
+UNet would reach). No eval set is
 used. The ``val_ae_psnr_y`` of a run's log is the first of these ceilings.
 
 Run: python benchmarks/latent_ceiling.py --val runs/nano2/val runs/nano2/decoder runs/nano-c16/decoder
@@ -16,28 +17,18 @@ import tempfile
 from pathlib import Path
 
 import torch
-from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
 from toolchain.data.datasets import pair_paths
+from toolchain.data.degradations import DegradationConfig
+from toolchain.data.synthetic_pairs import make_pairs
 from toolchain.evaluate import bicubic_upscale, evaluate_pairs, summarize
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.stages import autoencoder_psnr_y
 from toolchain.upscaler import reference_upscale
 
 CPU = torch.device("cpu")
-
-
-def bicubic_pairs(pairs: list[tuple[str, Path, Path]], folder: Path) -> list[tuple[str, Path, Path]]:
-    """The same HR photos with LR = Pillow bicubic / 4 (the BI setting), written under ``folder``."""
-    out = []
-    for name, hr_path, _ in pairs:
-        hr = Image.open(hr_path).convert("RGB")
-        lr_path = folder / name
-        hr.resize((hr.width // 4, hr.height // 4), Image.Resampling.BICUBIC).save(lr_path)
-        out.append((name, hr_path, lr_path))
-    return out
 
 
 def psnr(pairs: list[tuple[str, Path, Path]], upscale) -> float:  # noqa: ANN001 - evaluate.Upscale
@@ -54,7 +45,9 @@ def main() -> None:
     for column in ("checkpoint", "set", "bicubic", "one-step", "AE ceiling"):
         table.add_column(column)
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"degraded": degraded, "BI": bicubic_pairs(degraded, Path(tmp))}
+        # the BI pairs: what `toolchain degrade --kind bicubic` writes
+        make_pairs(args.val / "HR", Path(tmp), DegradationConfig.bicubic(), seed=0)
+        sets = {"degraded": degraded, "BI": pair_paths(Path(tmp))}
         bicubic = {name: psnr(pairs, bicubic_upscale) for name, pairs in sets.items()}
         for checkpoint in args.checkpoints:
             model = EdgeSDSR.from_pretrained(checkpoint).eval()

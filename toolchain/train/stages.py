@@ -306,8 +306,8 @@ def _validate(
 
     ``val_ae_psnr_y`` (every stage) is the autoencoder round trip, HR -> latent -> decoder with the
     pair's LR on the skip: what the one-step model would reach if the UNet predicted the HR latent
-    exactly, so the ceiling that the latent width and the decoder set. After the autoencoder stage
-    the one-step model itself is scored too: PSNR-Y / SSIM-Y (and NIQE).
+    exactly, so the ceiling that the latent width and the decoder set. Every stage after the
+    autoencoder stage also scores the one-step model itself: PSNR-Y / SSIM-Y (and NIQE).
     """
     model.eval()
     ceiling = autoencoder_psnr_y(model, pairs, device)
