@@ -19,7 +19,10 @@ from test_train import stage, train, write_recipe
 from toolchain.data.datasets import holdout_paths
 from toolchain.data.degradations import DegradationConfig
 from toolchain.errors import ToolchainError
+from toolchain.model.config import load_preset
+from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.adversarial import AdversarialConfig, PatchDiscriminator
+from toolchain.train.blend import blend_models
 from toolchain.train.recipe import Stage, StageConfig, load_recipe
 
 NIQE = Path(__file__).resolve().parents[2] / "shared" / "metrics" / "niqe_pris_params.npz"
@@ -68,6 +71,36 @@ def test_adversarial_stage_may_train_the_unet_too(tmp_path: Path) -> None:
     stages = [stage("decoder", 1), stage("adversarial", 2, trainable=["decoder", "unet", "lr_encoder"])]
     final = train(write_recipe(tmp_path, stages), tmp_path / "run")
     assert not same(weights(tmp_path / "run" / "decoder", "unet."), weights(final, "unet."))
+
+
+def test_adversarial_blend_interpolates_with_the_stage_start_and_follows_the_recipe(tmp_path: Path) -> None:
+    stages = [stage("decoder", 1), stage("adversarial", 2, adversarial={"blend": 0.25})]
+    recipe = write_recipe(tmp_path, stages)
+    final = train(recipe, tmp_path / "run")
+    assert final == tmp_path / "run" / "adversarial-blend"
+    start = weights(tmp_path / "run" / "decoder", "decoder.")
+    tuned = weights(tmp_path / "run" / "adversarial", "")
+    blended = weights(final, "")
+    for name, value in start.items():
+        torch.testing.assert_close(blended[name], 0.75 * value + 0.25 * tuned[name])
+    assert same(weights(final, "unet."), {k: v for k, v in tuned.items() if k.startswith("unet.")})
+    assert not same(start, weights(final, "decoder."))
+    assert json.loads((final / "config.json").read_text())["blend"]["alpha"] == 0.25
+    # a new blend in the recipe is applied on --resume without retraining the stage
+    recipe.write_text(recipe.read_text().replace('"blend": 0.25', '"blend": 0.5'))
+    assert train(recipe, tmp_path / "run", resume=True) == final
+    assert same(weights(tmp_path / "run" / "adversarial", ""), tuned)
+    torch.testing.assert_close(weights(final, "decoder.")[name], 0.5 * start[name] + 0.5 * tuned[name])
+
+
+def test_blend_refuses_other_architectures_and_out_of_range_alpha() -> None:
+    tiny, small = EdgeSDSR(load_preset("tiny")), EdgeSDSR(load_preset("nano"))
+    with pytest.raises(ToolchainError, match="different architectures"):
+        blend_models(tiny, small, 0.5)
+    with pytest.raises(ValueError, match="blend alpha must be in"):
+        blend_models(tiny, tiny, 1.5)
+    with pytest.raises(ValueError, match="blend must be in"):
+        AdversarialConfig(blend=0.0)
 
 
 def test_holdout_photos_are_left_out_and_become_the_validation_set(tmp_path: Path) -> None:

@@ -36,6 +36,9 @@ class AdversarialConfig:
     gan_weight: float = 0.05  # hinge generator loss
     disc_channels: int = 64  # width of the first discriminator layer (doubles twice)
     disc_learning_rate: float = 2e-4  # constant; Adam with betas (0.5, 0.999)
+    # share of the adversarial weights in the run's output, <out>/adversarial-blend: the rest is
+    # the stage's starting checkpoint (ESRGAN's network interpolation, train/blend.py); 1: no blend
+    blend: float = 1.0
 
     def __post_init__(self) -> None:
         weights = (self.l1_weight, self.feature_weight, self.gan_weight)
@@ -43,6 +46,8 @@ class AdversarialConfig:
             raise ValueError(f"adversarial loss weights must be >= 0 and not all 0, got {weights}")
         if self.disc_channels < 8 or self.disc_learning_rate <= 0:
             raise ValueError("adversarial: need disc_channels >= 8 and disc_learning_rate > 0")
+        if not 0.0 < self.blend <= 1.0:
+            raise ValueError(f"adversarial: blend must be in (0, 1], got {self.blend}")
 
 
 class PatchDiscriminator(nn.Module):

@@ -36,6 +36,7 @@ from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.train.adversarial import AdversarialConfig, AdversarialLoss
+from toolchain.train.blend import blend_checkpoints
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
@@ -433,6 +434,17 @@ def _holdout_set(
     return val_dir
 
 
+def _blend_output(start: Path, tuned: Path, alpha: float, console: Console, ctx: DistContext) -> Path:
+    """``<tuned>-blend``: the stage's weights interpolated with its start (rewritten on every run,
+    so a changed ``blend`` in the recipe takes effect on ``--resume`` without retraining)."""
+    out = tuned.with_name(f"{tuned.name}-blend")
+    if ctx.is_main:
+        blend_checkpoints(start, tuned, alpha, out)
+        console.print(f"{tuned.name}: blended {alpha:g} with {start} into {out}", highlight=False)
+    barrier(ctx)
+    return out
+
+
 def run_recipe(
     recipe: RecipeConfig,
     folders: list[Path],
@@ -493,8 +505,14 @@ def run_recipe(
                 return None
             if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log)):
                 return None
-            if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
-                previous = out_dir / stage_cfg.stage.value
+            start, previous = previous, out_dir / stage_cfg.stage.value
+            if stage_cfg.stage is Stage.TEACHER:  # the teacher is a side model, not the student's chain
+                previous = start
+            blend = stage_cfg.adversarial.blend if stage_cfg.adversarial is not None else 1.0
+            if blend < 1.0:
+                if start is None:
+                    raise ToolchainError("adversarial blend needs a stage or init_checkpoint before it")
+                previous = _blend_output(start, previous, blend, console, ctx)
     finally:
         log.close()
     return previous
