@@ -62,7 +62,7 @@ from toolchain.bench.results import (
     speedups,
 )
 from toolchain.deploy.bundle import verify_bundle
-from toolchain.deploy.host_runner import HOST_RUNTIMES, BundleTileRunner, pick_graph
+from toolchain.deploy.host_runner import HOST_RUNTIME_NAMES, HOST_RUNTIMES, BundleTileRunner, pick_graph
 from toolchain.deploy.manifest import GraphRole
 from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
@@ -80,7 +80,6 @@ ENGINES = (Engine.ONNXRUNTIME, Engine.TORCH, Engine.TORCH_REFERENCE)
 REFERENCE_ENGINE = Engine.TORCH_REFERENCE
 DEFAULT_NOTE = "the default of `toolchain upscale` on CPU"
 PSNR_NOTE = f"PSNR vs engine {REFERENCE_ENGINE.value} (RGB; image: the uint8 the CLI writes):"
-_HOST_RUNTIMES = (("onnx", "onnxruntime-cpu"), ("litert", "litert-cpu"))
 _VERSIONED = ("torch", "onnxruntime", "ai-edge-litert", "opencv-contrib-python-headless", "numpy", "pillow")
 
 Say = Callable[[str], None]
@@ -344,8 +343,9 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     bench = _Bench(manifest.parsed_tile_spec(), options, say)
     load_start = _load_average()
     runs: list[RunResult] = []
-    for kind, runtime in _HOST_RUNTIMES:
-        try:
+    for kind, name in HOST_RUNTIME_NAMES.items():
+        runtime = name.value
+        try:  # every graph of this runtime is timed; pick_graph's error says why a bundle has none
             pick_graph(manifest, kind, f"bundle {bundle_dir}")
         except ToolchainError as exc:
             runs.append(_skipped(f"ours-{runtime}", runtime, str(exc)))

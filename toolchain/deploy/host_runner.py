@@ -22,13 +22,15 @@ from typing import Any
 import numpy as np
 
 from toolchain.deploy.bundle import verify_bundle
-from toolchain.deploy.manifest import GraphFile, IOTensor, Manifest, QuantParams
+from toolchain.deploy.manifest import GraphFile, IOTensor, Manifest, QuantParams, Runtime
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
 from toolchain.tiling import Tile, TilePlan, TileSpec
 
 HOST_RUNTIMES: dict[str, Artifact] = {"onnx": Artifact.ONNX, "litert": Artifact.LITERT}
 """``--runtime`` choice -> the artifact kind it runs on the host CPU."""
+HOST_RUNTIME_NAMES: dict[str, Runtime] = {"onnx": Runtime.ONNXRUNTIME_CPU, "litert": Runtime.LITERT_CPU}
+"""``--runtime`` choice -> the manifest's name for that runtime (benchmark labels)."""
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
