@@ -2,9 +2,10 @@
 
 ESRGAN's answer to the perception-distortion trade-off: rather than retraining at many GAN
 weights, interpolate every weight linearly between the L1-trained model (``alpha`` = 0) and its
-adversarially fine-tuned copy (``alpha`` = 1). Intermediate ``alpha`` keeps most of the sharpness
-with fewer artifacts and less PSNR lost, and one adversarial run gives the whole curve, so the
-operating point can be chosen on held-out validation after training.
+adversarially fine-tuned copy (``alpha`` = 1). ESRGAN found intermediate ``alpha`` to keep
+fewer artifacts than retraining at a lower GAN weight; here its use is that one adversarial run
+gives the whole curve, so the operating point is chosen on held-out validation after training
+(benchmarks/blend_sweep.py; what it bought the nano default is in benchmarks/ablations.md).
 """
 
 from __future__ import annotations
