@@ -27,8 +27,8 @@ from rich.console import Console
 
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
-from toolchain.model.config import Upsample
-from toolchain.model.edge_sdsr import EdgeSDSR
+from toolchain.model.config import Upsample, load_preset
+from toolchain.model.edge_sdsr import EdgeSDSR, read_checkpoint_config
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
 from toolchain.upscaler import reference_upscale
@@ -66,6 +66,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "nearest-l1, then the adversarial stage (GAN 0.05, features 1.0)",
         ADV,
     ),
+    "guide-l1": (
+        "decoder with an LR guide branch (32 ch, +0.35 GMACs; preset nano-guide), L1 steps",
+        {"stage": "decoder", "learning_rate": 3e-4},
+    ),
     "gan-0.01-usm": (
         "adversarial, GAN weight 0.01, L1 + features against USM-sharpened HR (0.5)",
         {**ADV, "adversarial": {"gan_weight": 0.01}, "sharpen_target": 0.5},
@@ -96,12 +100,33 @@ def nearest_decoder(base: Path, out: Path) -> Path:
     return out
 
 
+def guided_decoder(base: Path, out: Path) -> Path:
+    """``base`` with the LR guide branch of preset ``nano-guide`` added to its decoder.
+
+    Every existing weight is kept; the guide's last conv starts at zero (``LRGuide``), so the
+    converted model's output equals ``base``'s until the L1 steps of ``guide-l1`` train it.
+    """
+    if (out / "config.json").is_file():
+        return out
+    model = EdgeSDSR.from_pretrained(base)
+    cfg = model.config
+    decoder = dataclasses.replace(cfg.decoder, lr_guide=load_preset("nano-guide").decoder.lr_guide)
+    guided = EdgeSDSR(dataclasses.replace(cfg, name="nano-guide", decoder=decoder))
+    missing, unexpected = guided.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("decoder.lr_guide.") for k in missing), (missing, unexpected)
+    guided.save_pretrained(out)
+    return out
+
+
 def variant_recipe(name: str, base: Path, steps: int, batch: int, seed: int, work: Path) -> Path:
     """The default recipe's data, holdout and degradation; one stage fine-tuning ``base``."""
     recipe = json.loads(NANO_RECIPE.read_text())
     recipe["train_data"] = [str((NANO_RECIPE.parent / d).resolve()) for d in recipe["train_data"]]
     recipe["val_niqe"] = str((NANO_RECIPE.parent / recipe["val_niqe"]).resolve())
-    recipe.update({"seed": seed, "init_checkpoint": str(base.resolve()), "teacher_preset": None})
+    preset = read_checkpoint_config(base).name  # nano, or nano-guide for guide-l1
+    recipe.update(
+        {"seed": seed, "preset": preset, "init_checkpoint": str(base.resolve()), "teacher_preset": None}
+    )
     stage = {**VARIANTS[name][1], "steps": steps, "batch_size": batch, "save_every": steps}
     recipe["stages"] = [stage]
     path = work / f"{name}-seed{seed}.recipe.json"
@@ -198,6 +223,8 @@ def main() -> None:
             start = base
             if name == "nearest-l1":
                 start = nearest_decoder(base, args.work / "nearest-init")
+            elif name == "guide-l1":
+                start = guided_decoder(base, args.work / "guide-init")
             elif name == "nearest-gan":
                 start = args.work / f"nearest-l1-seed{seed}" / "decoder"
                 if not start.is_dir():

@@ -589,3 +589,50 @@ def test_model_config_is_fixed_and_latent_scaling_is_model_state(tiny_model: Edg
     assert torch.allclose(after, 2 * before)
     assert model.config.latent_scaling == 2 * config.latent_scaling
     assert model.config == dataclasses.replace(config, latent_scaling=2 * config.latent_scaling)
+
+
+def test_lr_guide_starts_as_a_no_op_then_trains_and_needs_the_lr() -> None:
+    """A fresh guide branch adds exactly 0 (its last conv is zero), yet gets gradients."""
+    tiny = load_preset("tiny")
+    guided_config = dataclasses.replace(tiny, decoder=dataclasses.replace(tiny.decoder, lr_guide=8))
+    torch.manual_seed(0)
+    plain = EdgeSDSR(tiny)
+    guided = EdgeSDSR(guided_config)
+    missing, unexpected = guided.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("decoder.lr_guide.") for k in missing)
+    lr = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(OneStepSR(guided)(lr), OneStepSR(plain)(lr))
+    z = torch.randn(1, 4, 4, 4)
+    guided.decode(z, lr).square().sum().backward()
+    assert guided.decoder.lr_guide.conv_out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs the LR"):
+        guided.decode(z)
+
+
+@pytest.mark.parametrize("scale", [4, 2])
+def test_lr_guide_joins_the_decoder_at_the_lr_resolution(scale: int) -> None:
+    """x4: the input of the second up block (1/4 of HR); x2: the third (1/2), with its channels."""
+    tiny = load_preset("tiny")
+    config = dataclasses.replace(tiny, scale=scale, decoder=dataclasses.replace(tiny.decoder, lr_guide=8))
+    model = EdgeSDSR(config)
+    level = model.decoder.guide_level
+    assert level == {4: 1, 2: 2}[scale]
+    seen = {}
+    model.decoder.decoder.up_blocks[level].register_forward_pre_hook(lambda _m, args: seen.update(x=args[0]))
+    lr = torch.rand(1, 3, 8, 8)
+    model.decode(torch.randn(1, 4, 8 * scale // 8, 8 * scale // 8), lr)
+    assert seen["x"].shape[-2:] == lr.shape[-2:]
+    assert model.decoder.lr_guide.conv_out.out_channels == seen["x"].shape[1]
+
+
+def test_lr_guide_is_counted_in_the_budget_and_refused_on_the_hr_encoder() -> None:
+    nano, guided = load_preset("nano"), load_preset("nano-guide")
+    decoder_macs = [measure_budget(c).macs_by_component["decoder"] for c in (nano, guided)]
+    extra = decoder_macs[1] - decoder_macs[0]
+    # 3->32 3x3, two 32->32 3x3 and one 32->64 1x1 at the 128 x 128 LR tile
+    assert extra == 128 * 128 * (9 * 3 * 32 + 2 * 9 * 32 * 32 + 32 * 64)
+    with pytest.raises(ValueError, match="decoder switch"):
+        dataclasses.replace(nano, hr_encoder=dataclasses.replace(nano.hr_encoder, lr_guide=8))
+    with pytest.raises(ValueError, match="lr_guide must be >= 0"):
+        dataclasses.replace(nano.decoder, lr_guide=-1)

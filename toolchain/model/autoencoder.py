@@ -109,25 +109,62 @@ class _DecoderBody(nn.Module):
         self.conv_norm_out = nn.GroupNorm(g, ch[-1], eps=1e-6)
         self.conv_out = nn.Conv2d(ch[-1], 3, 3, padding=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, guide: torch.Tensor | None = None, guide_level: int = 0
+    ) -> torch.Tensor:
+        """``guide`` (optional) is added to the input of ``up_blocks[guide_level]``."""
         x = self.mid_block(self.conv_in(z))
-        for block in self.up_blocks:
+        for level, block in enumerate(self.up_blocks):
+            if guide is not None and level == guide_level:
+                x = x + guide
             x = block(x)
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 
-class Decoder(nn.Module):
-    """Unscaled latent (B, C, h, w) -> image in about [-1, 1], (B, 3, 8h, 8w)."""
+class LRGuide(nn.Module):
+    """LR image in [-1, 1] -> features added to the decoder where it reaches the LR's resolution.
 
-    def __init__(self, cfg: AutoencoderConfig, latent_channels: int) -> None:
+    The decoder otherwise sees the LR only through the latent (4 numbers per 8x8 HR pixels) and
+    the fixed bicubic skip; this branch gives it the LR's own detail, as StableSR feeds encoder
+    features to its decoder. One 3x3 conv, one ResnetBlock, and a 1x1 conv that starts at zero,
+    so a model with a fresh guide computes exactly what it computed without one.
+    """
+
+    def __init__(self, channels: int, out_channels: int, groups: int) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(3, channels, 3, padding=1)
+        self.resnet = ResnetBlock(channels, channels, groups)
+        self.conv_out = nn.Conv2d(channels, out_channels, 1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.resnet(self.conv_in(lr)))
+
+
+class Decoder(nn.Module):
+    """Unscaled latent (B, C, h, w) -> image in about [-1, 1], (B, 3, 8h, 8w).
+
+    With ``cfg.lr_guide`` it also takes the LR image in [-1, 1], (B, 3, 8h/scale, 8w/scale).
+    """
+
+    def __init__(self, cfg: AutoencoderConfig, latent_channels: int, scale: int) -> None:
         super().__init__()
         self.post_quant_conv = nn.Conv2d(latent_channels, latent_channels, 1)
         self.decoder = _DecoderBody(cfg, latent_channels)
+        # The up block whose input is at the LR's resolution: each level doubles from 1/8.
+        self.guide_level = (8 // scale).bit_length() - 1
+        channels = tuple(reversed(cfg.block_channels))[self.guide_level - 1]
+        self.lr_guide = LRGuide(cfg.lr_guide, channels, cfg.norm_groups) if cfg.lr_guide else None
 
     @property
     def output_layer(self) -> nn.Conv2d:
         """The last convolution (to RGB); with an LR skip it starts near zero, as a residual."""
         return self.decoder.conv_out
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.post_quant_conv(z))
+    def forward(self, z: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
+        if self.lr_guide is None:
+            return self.decoder(self.post_quant_conv(z))
+        if lr is None:
+            raise ValueError("a decoder with lr_guide needs the LR image")
+        return self.decoder(self.post_quant_conv(z), self.lr_guide(lr), self.guide_level)

@@ -99,9 +99,14 @@ class AutoencoderConfig:
     norm_groups: int
     mid_attention: bool
     upsample: Upsample  # decoder only; ignored by the encoder
+    lr_guide: int = 0  # decoder only: width of the LR guide branch (autoencoder.LRGuide); 0 = off
 
     def __post_init__(self) -> None:
         _check_groups("autoencoder", self.block_channels, self.norm_groups)
+        if self.lr_guide < 0:
+            raise ValueError(f"lr_guide must be >= 0 (0 = off), got {self.lr_guide}")
+        if self.lr_guide:
+            _check_groups("autoencoder.lr_guide", (self.lr_guide,), self.norm_groups)
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class ModelConfig:
             or 2 ** (len(self.decoder.block_channels) - 1) != 8
         ):
             raise ValueError("hr_encoder and decoder need 4 levels (f=8, as SD v1.5)")
+        if self.hr_encoder.lr_guide:
+            raise ValueError("lr_guide is a decoder switch; the hr_encoder has none")
 
     @property
     def latent_size(self) -> int:

@@ -55,7 +55,7 @@ class EdgeSDSR(nn.Module):
         unet_in = c if config.conditioning is Conditioning.BIDIRECTIONAL else 2 * c
         self.lr_encoder = LREncoder(config.lr_encoder, c, config.scale)
         self.unet = UNet(config.unet, unet_in, c)
-        self.decoder = Decoder(config.decoder, c)
+        self.decoder = Decoder(config.decoder, c, config.scale)
         self.hr_encoder = HREncoder(config.hr_encoder, c)
         self.lr_skip = None if config.lr_skip is LRSkip.NONE else LRSkipUpsample(config.lr_skip, config.scale)
         if self.lr_skip is not None:
@@ -98,17 +98,23 @@ class EdgeSDSR(nn.Module):
         return self.unet(unet_in, t)
 
     def decode(self, z_h: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
-        """Scaled latent (and, with ``lr_skip``, the LR image in [0, 1]) -> image in about [-1, 1].
+        """Scaled latent (and, with ``lr_skip`` or ``decoder.lr_guide``, the LR image in [0, 1])
+        -> image in about [-1, 1].
 
         The LR skip (model/lr_skip.py) adds a fixed x scale upsampling of the LR image, so the
-        decoder only has to produce the residual.
+        decoder only has to produce the residual; the LR guide feeds the LR into the decoder.
         """
-        image = self.decoder(z_h / self.latent_scaling)
+        if lr is None and self.decode_needs_lr:
+            raise ValueError(f"preset '{self.config.name}' has lr_skip or lr_guide: decode() needs the LR")
+        guide_lr = lr * 2.0 - 1.0 if self.decoder.lr_guide is not None else None
+        image = self.decoder(z_h / self.latent_scaling, guide_lr)
         if self.lr_skip is None:
             return image
-        if lr is None:
-            raise ValueError(f"preset '{self.config.name}' has lr_skip: decode() needs the LR image")
         return image + self.lr_skip(lr)
+
+    @property
+    def decode_needs_lr(self) -> bool:
+        return self.lr_skip is not None or self.decoder.lr_guide is not None
 
     def component_params(self) -> dict[str, int]:
         names = INFERENCE_COMPONENTS + TRAINING_ONLY_COMPONENTS

@@ -339,7 +339,7 @@ def autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], dev
         h, w = hr.shape[0] // 8 * 8, hr.shape[1] // 8 * 8
         hr = hr[:h, :w]
         lr = load_image(lr_path, MAX_INPUT_PIXELS).rgb[: h // 4, : w // 4]
-        skip = tensor(lr) if model.lr_skip is not None else None
+        skip = tensor(lr) if model.decode_needs_lr else None
         out = model.decode(model.encode_hr(tensor(hr) * 2 - 1), skip)
         pred = to_uint8(((out[0] + 1) / 2).permute(1, 2, 0).cpu().numpy())
         values.append(psnr_y(pred, to_uint8(hr)))
