@@ -103,6 +103,14 @@ def test_blend_refuses_other_architectures_and_out_of_range_alpha() -> None:
         AdversarialConfig(blend=0.0)
 
 
+def test_a_blend_with_nothing_to_blend_back_is_refused_before_training(tmp_path: Path) -> None:
+    """The first stage's blend needs a start: an earlier stage or init_checkpoint (a teacher is neither)."""
+    recipe = write_recipe(tmp_path, [stage("adversarial", 2, adversarial={"blend": 0.5})])
+    with pytest.raises(ToolchainError, match="put a stage or init_checkpoint before it"):
+        load_recipe(recipe)
+    assert not (tmp_path / "run").exists()
+
+
 def test_holdout_photos_are_left_out_and_become_the_validation_set(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, [stage("joint", 2, save_every=2)])
     for i in range(3, 6):  # 6 photos, 2 held out

@@ -109,6 +109,13 @@ class RecipeConfig:
             raise ValueError("teacher_preset and a teacher stage go together")
         if self.init_checkpoint is not None and self.init_autoencoder is not None:
             raise ValueError("init_checkpoint already holds an autoencoder; drop init_autoencoder")
+        first = next((s for s in self.stages if s.stage is not Stage.TEACHER), None)
+        if first is not None and first.adversarial is not None and first.adversarial.blend < 1.0:
+            if self.init_checkpoint is None:
+                raise ValueError(
+                    f"the {first.stage.value} stage's blend mixes back the checkpoint it started from; "
+                    "put a stage or init_checkpoint before it"
+                )
         if self.holdout < 0 or self.val_crop % 32 or self.val_crop < 32:
             raise ValueError("holdout must be >= 0 and val_crop a positive multiple of 32")
         if self.val_niqe is not None and self.val_crop < 192:

@@ -505,13 +505,12 @@ def run_recipe(
                 return None
             if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log)):
                 return None
-            start, previous = previous, out_dir / stage_cfg.stage.value
-            if stage_cfg.stage is Stage.TEACHER:  # the teacher is a side model, not the student's chain
-                previous = start
+            start = previous
+            if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
+                previous = out_dir / stage_cfg.stage.value
             blend = stage_cfg.adversarial.blend if stage_cfg.adversarial is not None else 1.0
             if blend < 1.0:
-                if start is None:
-                    raise ToolchainError("adversarial blend needs a stage or init_checkpoint before it")
+                assert start is not None and previous is not None  # RecipeConfig: a start to blend with
                 previous = _blend_output(start, previous, blend, console, ctx)
     finally:
         log.close()
