@@ -2,12 +2,20 @@
 
 One adversarial run gives every operating point between its start (alpha 0, the L1 decoder) and
 its end (alpha 1): the weights are interpolated (toolchain/train/blend.py, ESRGAN's network
-interpolation). Each alpha is scored on the run's held-out validation photos (`<run>/val`,
-training photos never trained on, degraded once; never an eval set): PSNR-Y / SSIM-Y and NIQE,
-beside bicubic. A crop panel shows bicubic | each alpha | HR on the first photos.
+interpolation). Each alpha is scored beside bicubic and a reference checkpoint (the current
+default) on:
 
-Run: python benchmarks/blend_sweep.py --val runs/nano-nearest/val --start runs/nano-nearest/decoder
-     --tuned runs/nano-nearest/adversarial [--alphas 0 0.25 0.5 0.75 1] [--crops runs/blend.png]
+- the run's held-out validation photos (`<run>/val`: training photos never trained on, degraded
+  once like training; never an eval set): PSNR-Y / SSIM-Y and NIQE;
+- the camera probes (toolchain/data/probes.py), fixed degradations of the same HR crops, made once
+  in `<run>/val-probes/<probe>`: PSNR-Y / SSIM-Y.
+
+The pick is the largest alpha whose PSNR-Y and SSIM-Y on every probe are at or above the
+reference's (benchmarks/ablations.md states why). A crop panel shows bicubic | each alpha | HR.
+
+Run: python benchmarks/blend_sweep.py --val runs/nano-guide/val --start runs/nano-guide/decoder
+     --tuned runs/nano-guide/adversarial [--alphas 0 0.25 0.5 0.75 1] [--reference models/nano]
+     [--crops runs/blend.png]
 """
 
 from __future__ import annotations
@@ -17,14 +25,43 @@ from pathlib import Path
 
 import torch
 
-from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
-from toolchain.metrics.niqe import load_niqe_params
+from toolchain.atomic import atomic_dir
+from toolchain.data.probes import Probe
+from toolchain.data.synthetic_pairs import make_pairs
+from toolchain.evaluate import EvalSummary, Upscale, bicubic_upscale, crop_panel, evaluate, save_panel, summarize
+from toolchain.metrics.niqe import NiqeParams, load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.blend import blend_models
 from toolchain.upscaler import reference_upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 NIQE = ROOT.parent / "shared" / "metrics" / "niqe_pris_params.npz"
+REFERENCE = "reference"
+
+
+def probe_sets(val: Path) -> dict[Probe, Path]:
+    """``<run>/val-probes/<probe>`` for every probe, made from ``val/HR`` the first time."""
+    sets = {}
+    for probe in Probe:
+        folder = val.with_name(f"{val.name}-probes") / probe.value
+        if not folder.is_dir():
+            with atomic_dir(folder) as tmp:
+                make_pairs(val / "HR", tmp, probe, seed=0)
+        sets[probe] = folder
+    return sets
+
+
+def score_all(
+    up: Upscale, val: Path, probes: dict[Probe, Path], niqe_params: NiqeParams
+) -> tuple[EvalSummary, dict[Probe, EvalSummary]]:
+    held_out = summarize(evaluate(val, up, niqe_params), "", "validation")
+    return held_out, {p: summarize(evaluate(folder, up, None), "", p.value) for p, folder in probes.items()}
+
+
+def at_or_above(scores: dict[Probe, EvalSummary], reference: dict[Probe, EvalSummary]) -> bool:
+    return all(
+        scores[p].psnr_y >= reference[p].psnr_y and scores[p].ssim_y >= reference[p].ssim_y for p in reference
+    )
 
 
 def main() -> None:
@@ -35,25 +72,37 @@ def main() -> None:
     parser.add_argument("--start", type=Path, required=True, help="the adversarial stage's start (alpha 0)")
     parser.add_argument("--tuned", type=Path, required=True, help="the adversarial stage's output (alpha 1)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument(
+        "--reference", type=Path, default=ROOT / "models" / "nano", help="the checkpoint to stay at or above on the probes"
+    )
     parser.add_argument("--crops", type=Path, help="write a crop panel PNG here (bicubic | alphas | HR)")
     parser.add_argument("--niqe", type=Path, default=NIQE, help="NIQE pristine-model .npz")
     args = parser.parse_args()
 
     val = args.val
     niqe_params = load_niqe_params(args.niqe)
+    probes = probe_sets(val)
     start, tuned = EdgeSDSR.from_pretrained(args.start), EdgeSDSR.from_pretrained(args.tuned)
-    ups = {"bicubic": bicubic_upscale}
-    for alpha in args.alphas:
-        ups[f"alpha {alpha:g}"] = reference_upscale(blend_models(start, tuned, alpha), torch.device("cpu"))
+    cpu = torch.device("cpu")
+    ups = {"bicubic": bicubic_upscale, REFERENCE: reference_upscale(EdgeSDSR.from_pretrained(args.reference), cpu)}
+    for alpha in sorted(args.alphas):
+        ups[f"alpha {alpha:g}"] = reference_upscale(blend_models(start, tuned, alpha), cpu)
     print(f"{args.start} -> {args.tuned}, {len(list((val / 'HR').iterdir()))} held-out photos in {val}")
-    print(f"| {'method':<12} | PSNR-Y | SSIM-Y | NIQE  |")
-    print("|---|---|---|---|")
-    bicubic_psnr = None
+    print(f"{REFERENCE}: {args.reference}; probes in {val.with_name(val.name + '-probes')}")
+    probe_head = " | ".join(f"{p.value} PSNR-Y | {p.value} SSIM-Y" for p in probes)
+    print(f"| method | held-out PSNR-Y | SSIM-Y | NIQE | {probe_head} |")
+    print("|---" * (4 + 2 * len(probes)) + "|")
+    reference_scores: dict[Probe, EvalSummary] = {}
+    passing = []
     for name, up in ups.items():
-        s = summarize(evaluate(val, up, niqe_params), name, "validation")
-        bicubic_psnr = bicubic_psnr if bicubic_psnr is not None else s.psnr_y
-        gain = f" ({s.psnr_y - bicubic_psnr:+.2f} dB vs bicubic)" if name != "bicubic" else ""
-        print(f"| {name:<12} | {s.psnr_y:.2f} | {s.ssim_y:.4f} | {s.niqe:.3f} |{gain}", flush=True)
+        held_out, scores = score_all(up, val, probes, niqe_params)
+        if name == REFERENCE:
+            reference_scores = scores
+        elif name != "bicubic" and at_or_above(scores, reference_scores):
+            passing.append(name)
+        cells = " | ".join(f"{scores[p].psnr_y:.2f} | {scores[p].ssim_y:.4f}" for p in probes)
+        print(f"| {name} | {held_out.psnr_y:.2f} | {held_out.ssim_y:.4f} | {held_out.niqe:.3f} | {cells} |", flush=True)
+    print(f"pick (largest alpha at or above {REFERENCE} on every probe): {passing[-1] if passing else 'none'}")
     if args.crops:
         names = sorted(p.name for p in (val / "HR").iterdir())[:5]
         size = 128

@@ -1,7 +1,7 @@
 """Paired HR/LR folders made from HR images with a synthetic degradation.
 
-Used to build validation sets from held-out HR images and the benchmark's Real-ESRGAN-degraded
-evaluation set. Pair ``i`` (in sorted file order) is degraded with a generator seeded by
+Used to build validation sets from held-out HR images, their camera probes (toolchain/data/probes.py)
+and the benchmark's Real-ESRGAN-degraded evaluation set. Pair ``i`` (in sorted file order) is degraded with a generator seeded by
 ``seed * 1_000_003 + i``, so every pair is reproducible on its own, whatever else the folder holds.
 """
 
@@ -15,6 +15,7 @@ import torch
 
 from toolchain.data.datasets import list_images, load_training_image
 from toolchain.data.degradations import DegradationConfig, degrade
+from toolchain.data.probes import Probe, probe_lr
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, load_image, save_image
 
@@ -22,7 +23,7 @@ from toolchain.imageio import MAX_INPUT_PIXELS, load_image, save_image
 def make_pairs(
     hr_dir: Path,
     out_dir: Path,
-    cfg: DegradationConfig,
+    cfg: DegradationConfig | Probe,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, list[str]]:
@@ -52,10 +53,13 @@ def make_pairs(
     return written, skipped
 
 
-def _write_pair(out_dir: Path, name: str, hr_rgb: np.ndarray, cfg: DegradationConfig, pair_seed: int) -> None:
+def _write_pair(
+    out_dir: Path, name: str, hr_rgb: np.ndarray, cfg: DegradationConfig | Probe, pair_seed: int
+) -> None:
     """``out_dir/HR/name`` (HxWx3 float in [0, 1]) and its degraded ``out_dir/LR/name``, each atomically."""
     hr = torch.from_numpy(hr_rgb).permute(2, 0, 1)[None].float()
-    lr = degrade(hr, cfg, torch.Generator().manual_seed(pair_seed))
+    generator = torch.Generator().manual_seed(pair_seed)
+    lr = probe_lr(hr, cfg, generator) if isinstance(cfg, Probe) else degrade(hr, cfg, generator)
     save_image(out_dir / "HR" / name, hr_rgb)
     save_image(out_dir / "LR" / name, lr[0].permute(1, 2, 0).numpy())
 

@@ -1,0 +1,48 @@
+"""Fixed held-out probes: deterministic LR degradations that stand in for a phone camera.
+
+The recipe's held-out set (``<run>/val``) is degraded like training: half clean bicubic, half
+Real-ESRGAN's heavy second-order mix. A camera's LR is neither, and models chosen on that set
+alone lost fidelity on DRealSR's real pairs (benchmarks/ablations.md, issue 10). Each probe is
+one fixed degradation of the same held-out HR crops, so a candidate can be checked against the
+current default on camera-like input without touching an eval set.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import torch
+
+from toolchain.data.datasets import downscale_bicubic
+from toolchain.data.degradations import ResizeMode, add_gaussian_noise, jpeg, quantize_8bit, resize
+
+PROBE_SCALE = 4
+CAMERA_NOISE_SIGMA = 4.0  # 8-bit units: a phone sensor's noise after its own denoiser
+CAMERA_JPEG_QUALITY = 80
+
+
+class Probe(enum.StrEnum):
+    """One fixed LR degradation of held-out HR crops (x4)."""
+
+    SENSOR = "sensor"  # area (box) downscale: a sensor's pixel integration, sharper than bicubic's antialiasing
+    CAMERA_NOISE = "camera-noise"  # bicubic, Gaussian noise sigma 4/255 (colour), JPEG quality 80
+
+    @property
+    def scale(self) -> int:
+        return PROBE_SCALE
+
+
+def probe_lr(hr: torch.Tensor, probe: Probe, generator: torch.Generator) -> torch.Tensor:
+    """(B, 3, H, W) HR in [0, 1] -> (B, 3, H/4, W/4) LR, rounded to 8 bits.
+
+    ``generator`` draws the camera noise (it must live on ``hr``'s device); ``SENSOR`` draws nothing.
+    """
+    h, w = hr.shape[-2:]
+    if probe is Probe.SENSOR:
+        lr = resize(hr, (h // PROBE_SCALE, w // PROBE_SCALE), ResizeMode.AREA)
+    else:
+        batch = hr.shape[0]
+        sigma = torch.full((batch,), CAMERA_NOISE_SIGMA)
+        noisy = add_gaussian_noise(downscale_bicubic(hr, PROBE_SCALE), sigma, torch.zeros(batch), generator)
+        lr = jpeg(noisy, [CAMERA_JPEG_QUALITY] * batch)
+    return quantize_8bit(lr)
