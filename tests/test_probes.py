@@ -49,3 +49,13 @@ def test_make_pairs_writes_probe_pairs(tmp_path: Path) -> None:
         assert (written, skipped) == (1, [])
         lr = np.asarray(Image.open(tmp_path / probe.value / "LR" / "a.png"))
         assert lr.shape == (16, 16, 3)
+
+
+def test_registration_probe_is_the_bicubic_lr_of_the_hr_moved_by_one_pixel() -> None:
+    hr = _hr(64)
+    lr = probe_lr(hr, Probe.REGISTRATION, torch.Generator())
+    moved = torch.zeros_like(hr)
+    moved[..., 1:, 1:] = hr[..., :-1, :-1]
+    moved[..., 0, 1:], moved[..., 1:, 0], moved[..., 0, 0] = hr[..., 0, :-1], hr[..., :-1, 0], hr[..., 0, 0]
+    assert torch.equal(lr, (downscale_bicubic(moved, 4) * 255).round() / 255)
+    assert not torch.equal(lr, probe_lr(hr, Probe.SENSOR, torch.Generator()))
