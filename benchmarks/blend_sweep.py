@@ -28,7 +28,15 @@ import torch
 from toolchain.atomic import atomic_dir
 from toolchain.data.probes import Probe
 from toolchain.data.synthetic_pairs import make_pairs
-from toolchain.evaluate import EvalSummary, Upscale, bicubic_upscale, crop_panel, evaluate, save_panel, summarize
+from toolchain.evaluate import (
+    EvalSummary,
+    Upscale,
+    bicubic_upscale,
+    crop_panel,
+    evaluate,
+    save_panel,
+    summarize,
+)
 from toolchain.metrics.niqe import NiqeParams, load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.blend import blend_models
@@ -73,7 +81,10 @@ def main() -> None:
     parser.add_argument("--tuned", type=Path, required=True, help="the adversarial stage's output (alpha 1)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument(
-        "--reference", type=Path, default=ROOT / "models" / "nano", help="the checkpoint to stay at or above on the probes"
+        "--reference",
+        type=Path,
+        default=ROOT / "models" / "nano",
+        help="the checkpoint to stay at or above on the probes",
     )
     parser.add_argument("--crops", type=Path, help="write a crop panel PNG here (bicubic | alphas | HR)")
     parser.add_argument("--niqe", type=Path, default=NIQE, help="NIQE pristine-model .npz")
@@ -84,7 +95,8 @@ def main() -> None:
     probes = probe_sets(val)
     start, tuned = EdgeSDSR.from_pretrained(args.start), EdgeSDSR.from_pretrained(args.tuned)
     cpu = torch.device("cpu")
-    ups = {"bicubic": bicubic_upscale, REFERENCE: reference_upscale(EdgeSDSR.from_pretrained(args.reference), cpu)}
+    reference = EdgeSDSR.from_pretrained(args.reference)
+    ups = {"bicubic": bicubic_upscale, REFERENCE: reference_upscale(reference, cpu)}
     for alpha in sorted(args.alphas):
         ups[f"alpha {alpha:g}"] = reference_upscale(blend_models(start, tuned, alpha), cpu)
     print(f"{args.start} -> {args.tuned}, {len(list((val / 'HR').iterdir()))} held-out photos in {val}")
@@ -101,8 +113,10 @@ def main() -> None:
         elif name != "bicubic" and at_or_above(scores, reference_scores):
             passing.append(name)
         cells = " | ".join(f"{scores[p].psnr_y:.2f} | {scores[p].ssim_y:.4f}" for p in probes)
-        print(f"| {name} | {held_out.psnr_y:.2f} | {held_out.ssim_y:.4f} | {held_out.niqe:.3f} | {cells} |", flush=True)
-    print(f"pick (largest alpha at or above {REFERENCE} on every probe): {passing[-1] if passing else 'none'}")
+        head = f"| {name} | {held_out.psnr_y:.2f} | {held_out.ssim_y:.4f} | {held_out.niqe:.3f}"
+        print(f"{head} | {cells} |", flush=True)
+    pick = passing[-1] if passing else "none"
+    print(f"pick (largest alpha at or above {REFERENCE} on every probe): {pick}")
     if args.crops:
         names = sorted(p.name for p in (val / "HR").iterdir())[:5]
         size = 128

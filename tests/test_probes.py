@@ -14,7 +14,8 @@ from toolchain.data.synthetic_pairs import make_pairs
 
 def _hr(size: int = 64) -> torch.Tensor:
     g = torch.Generator().manual_seed(7)
-    return F.avg_pool2d(torch.rand(1, 3, size, size, generator=g), 5, stride=1, padding=2, count_include_pad=False)
+    noise = torch.rand(1, 3, size, size, generator=g)
+    return F.avg_pool2d(noise, 5, stride=1, padding=2, count_include_pad=False)
 
 
 def test_sensor_probe_is_the_box_average_of_each_4x4_block() -> None:

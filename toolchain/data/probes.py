@@ -31,7 +31,7 @@ CAMERA_JPEG_QUALITY = 80
 class Probe(enum.StrEnum):
     """One fixed LR degradation of held-out HR crops (x4)."""
 
-    SENSOR = "sensor"  # area (box) downscale: a sensor's pixel integration, sharper than bicubic's antialiasing
+    SENSOR = "sensor"  # area (box) downscale: a sensor's pixel integration, sharper than bicubic's
     CAMERA_NOISE = "camera-noise"  # bicubic, Gaussian noise sigma 4/255 (colour), JPEG quality 80
     REGISTRATION = "registration"  # bicubic of the HR moved by (1, 1) HR px (edges replicated)
 

@@ -1,8 +1,9 @@
 """Paired HR/LR folders made from HR images with a synthetic degradation.
 
-Used to build validation sets from held-out HR images, their camera probes (toolchain/data/probes.py)
-and the benchmark's Real-ESRGAN-degraded evaluation set. Pair ``i`` (in sorted file order) is degraded with a generator seeded by
-``seed * 1_000_003 + i``, so every pair is reproducible on its own, whatever else the folder holds.
+Used to build validation sets from held-out HR images, their camera probes
+(toolchain/data/probes.py) and the benchmark's Real-ESRGAN-degraded evaluation set. Pair ``i`` (in
+sorted file order) is degraded with a generator seeded by ``seed * 1_000_003 + i``, so every pair
+is reproducible on its own, whatever else the folder holds.
 """
 
 from __future__ import annotations
