@@ -363,6 +363,19 @@ def test_degrade_makes_reproducible_pairs_and_skips_corrupt_files(tmp_path: Path
     assert not np.array_equal(lr_a, np.asarray(Image.open(tmp_path / "z" / "LR" / "a.png")))
 
 
+def test_degrade_makes_a_camera_probe_and_refuses_a_kind_beside_it(tmp_path: Path) -> None:
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    photo(64, 64, seed=1).save(hr_dir / "a.png")
+    result = invoke("degrade", hr_dir, "-o", tmp_path / "reg", "--probe", "registration")
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 pairs (registration, seed 0)" in result.output
+    assert np.asarray(Image.open(tmp_path / "reg" / "LR" / "a.png")).shape == (16, 16, 3)
+    both = invoke("degrade", hr_dir, "-o", tmp_path / "x", "--probe", "sensor", "--kind", "bicubic")
+    assert_one_line_error(both, "either --kind or --probe")
+    assert not (tmp_path / "x").exists()
+
+
 def test_degrade_without_usable_images_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "hr").mkdir()
     (tmp_path / "hr" / "broken.png").write_bytes(b"not an image")

@@ -9,15 +9,25 @@ import typer
 
 from toolchain.cli.common import JsonOption, err_console, out_console, print_json, progress_bar
 from toolchain.data.degradations import DegradationConfig, DegradationKind
+from toolchain.data.probes import Probe
 from toolchain.data.synthetic_pairs import make_pairs
+from toolchain.errors import ToolchainError
 
 
 def degrade(
     hr_dir: Annotated[Path, typer.Argument(help="Folder of HR images (not searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; gets HR/ and LR/ (PNG).")],
     kind: Annotated[
-        DegradationKind, typer.Option(help="realesrgan: StableSR's second-order pipeline; bicubic: clean.")
-    ] = DegradationKind.REALESRGAN,
+        DegradationKind | None,
+        typer.Option(help="realesrgan (the default): StableSR's second-order pipeline; bicubic: clean."),
+    ] = None,
+    probe: Annotated[
+        Probe | None,
+        typer.Option(
+            help="A fixed camera probe instead of --kind: sensor (box downscale), camera-noise "
+            "(bicubic, noise sigma 4, JPEG 80) or registration (the HR moved by one pixel)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Pair i uses seed * 1000003 + i: reproducible per image.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -25,13 +35,24 @@ def degrade(
 
     Example (a validation set from held-out photos):
     toolchain degrade my_holdout_hr/ -o runs/val-realesrgan --kind realesrgan --seed 0
+
+    Example (a camera probe of the same photos, as benchmarks/blend_sweep.py makes them):
+    toolchain degrade my_holdout_hr/ -o runs/val-registration --probe registration
     """
+    degradation: DegradationConfig | Probe
+    if probe is not None:
+        if kind is not None:
+            raise ToolchainError("pass either --kind or --probe, not both")
+        degradation, name = probe, probe.value
+    else:
+        kind = kind or DegradationKind.REALESRGAN
+        degradation, name = DegradationConfig.default(kind), kind.value
     with progress_bar() as progress:
         task = progress.add_task(f"degrading {hr_dir.name}", total=None)
         written, skipped = make_pairs(
             hr_dir,
             out,
-            DegradationConfig.default(kind),
+            degradation,
             seed,
             lambda i, n: progress.update(task, completed=i, total=n),
         )
@@ -44,9 +65,9 @@ def degrade(
                 "out": str(out),
                 "written": written,
                 "skipped": [str(p) for p in skipped],
-                "kind": kind.value,
+                "kind": name,
                 "seed": seed,
             }
         )
         return
-    out_console.print(f"wrote {written} pairs ({kind.value}, seed {seed}) to {out}", highlight=False)
+    out_console.print(f"wrote {written} pairs ({name}, seed {seed}) to {out}", highlight=False)
