@@ -41,6 +41,7 @@ class StageConfig:
     clean_prob: float | None = None  # overrides degradation.clean_prob for this stage
     adversarial: AdversarialConfig | None = None  # loss settings; only for the adversarial stage
     sharpen_target: float = 0.0  # USM amount on the HR target of the L1 terms (train/sharpen.py; 0: off)
+    ema_decay: float = 0.0  # the stage saves the EMA of its weights with this decay (train/ema.py; 0: off)
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate for 0-based ``step``: a pure function of the step, so resume is exact."""
@@ -67,6 +68,11 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: sharpen_target is for the decoder and adversarial stages")
         if not 0.0 <= self.sharpen_target <= 2.0:
             raise ValueError(f"{self.stage.value}: sharpen_target must be in [0, 2]: {self.sharpen_target}")
+
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"{self.stage.value}: ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.ema_decay and self.stage is Stage.AUTOENCODER:
+            raise ValueError("autoencoder: ema_decay is for the later stages (this one calibrates the latent scale)")
 
     def degradation_for(self, recipe_degradation: DegradationConfig) -> DegradationConfig:
         """The recipe's degradation with this stage's ``clean_prob`` override (a curriculum)."""

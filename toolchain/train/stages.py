@@ -2,7 +2,8 @@
 
 Each stage writes ``<out>/<stage>/`` (a model checkpoint, atomically) plus
 ``train_state.pt`` (optimizer, step, RNG) and appends to ``<out>/log.jsonl`` (train/runlog.py). A stage
-resumes from its own folder; a fresh stage starts from the previous stage's weights.
+resumes from its own folder; a fresh stage starts from the previous stage's weights. With
+``ema_decay`` the checkpoint holds the EMA of the weights and ``train_state.pt`` the raw ones.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.train.adversarial import AdversarialConfig, AdversarialLoss
 from toolchain.train.blend import blend_checkpoints
+from toolchain.train.ema import WeightEMA
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
@@ -227,6 +229,14 @@ def run_stage(run: StageRun) -> bool:
         step = int(state["step"])
         if adversarial is not None:
             adversarial.load_state_dict(state["adversarial"])
+    ema = WeightEMA(model, stage_cfg.ema_decay) if stage_cfg.ema_decay else None
+    if state is not None and ("ema" in state) != (ema is not None):
+        saved_with = "with" if "ema" in state else "without"
+        raise ToolchainError(
+            f"{state_path} was saved {saved_with} ema_decay; resume with the recipe that started the run"
+        )
+    if state is not None and ema is not None:
+        ema.load_state_dict(state["ema"])
     if step >= stage_cfg.steps:
         console.print(f"{stage.value}: already complete ({step} steps)")
         return True
@@ -259,6 +269,8 @@ def run_stage(run: StageRun) -> bool:
                 seen += hr.shape[0] * ctx.world_size
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            if ema is not None:
+                ema.update()
             step += 1
             elapsed = time.monotonic() - t0
             rate, data_frac = seen / elapsed, data_s / elapsed
@@ -281,9 +293,12 @@ def run_stage(run: StageRun) -> bool:
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or stop:
                 calibrate = data if stage is Stage.AUTOENCODER else None
                 extra_state = {"adversarial": adversarial.state_dict()} if adversarial is not None else {}
-                _save(model, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
+                if ema is not None:
+                    extra_state["ema"] = ema.state_dict()
+                saved = ema.averaged if ema is not None else model
+                _save(saved, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
                 if ctx.is_main and val_pairs and stage is not Stage.TEACHER:
-                    _validate(model, val_pairs, niqe_params, stage, step, log, ctx.device)
+                    _validate(saved, val_pairs, niqe_params, stage, step, log, ctx.device)
             if stop and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume")
                 return False
