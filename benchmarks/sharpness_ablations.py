@@ -27,7 +27,7 @@ from rich.console import Console
 
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
-from toolchain.model.config import Upsample, load_preset
+from toolchain.model.config import ModelConfig, load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR, read_checkpoint_config
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import run_recipe
@@ -38,6 +38,8 @@ NANO_RECIPE = ROOT / "models" / "nano" / "recipe.json"
 RESULTS = ROOT / "benchmarks" / "results" / "ablations-sharpness.json"
 DOC = ROOT / "benchmarks" / "ablations.md"
 CROPS = ROOT / "benchmarks" / "results" / "ablations-sharpness-crops.png"
+NEAREST_PRESET = "nano-nearest"  # nano with nearest + conv decoder upsampling (nearest-l1, nearest-gan)
+GUIDE_PRESET = "nano-guide"  # nano with the decoder's LR guide branch (guide-l1)
 SECTION = "## Sharpness levers (issue 10)"
 READING = "### Reading the sharpness levers"
 
@@ -77,8 +79,20 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 
+def decoder_variant(base: ModelConfig, preset: str) -> ModelConfig:
+    """Preset ``preset`` with ``base``'s latent scaling, where ``preset`` differs from ``base`` in the
+    decoder only (so every other component's weights carry over unchanged)."""
+    target = load_preset(preset)
+    same_elsewhere = dataclasses.replace(
+        target, name=base.name, decoder=base.decoder, latent_scaling=base.latent_scaling
+    )
+    if same_elsewhere != base:
+        raise SystemExit(f"preset {preset} differs from {base.name} outside the decoder")
+    return dataclasses.replace(target, latent_scaling=base.latent_scaling)
+
+
 def nearest_decoder(base: Path, out: Path) -> Path:
-    """``base`` with its decoder's pixel-shuffle upsamplers swapped for nearest + 3x3 conv.
+    """``base`` as preset ``NEAREST_PRESET``: the decoder's pixel-shuffle upsamplers become nearest + conv.
 
     The swap keeps every other weight. Each new conv starts from the mean of the four sub-pixel
     kernels of the pixel-shuffle conv it replaces (ICNR's idea: one kernel for all four output
@@ -87,9 +101,7 @@ def nearest_decoder(base: Path, out: Path) -> Path:
     if (out / "config.json").is_file():
         return out
     model = EdgeSDSR.from_pretrained(base)
-    cfg = model.config
-    decoder = dataclasses.replace(cfg.decoder, upsample=Upsample.NEAREST)
-    swapped = EdgeSDSR(dataclasses.replace(cfg, decoder=decoder))
+    swapped = EdgeSDSR(decoder_variant(model.config, NEAREST_PRESET))
     state = model.state_dict()
     for key, target in swapped.state_dict().items():
         source = state[key]
@@ -101,7 +113,7 @@ def nearest_decoder(base: Path, out: Path) -> Path:
 
 
 def guided_decoder(base: Path, out: Path) -> Path:
-    """``base`` with the LR guide branch of preset ``nano-guide`` added to its decoder.
+    """``base`` as preset ``GUIDE_PRESET``: the LR guide branch added to its decoder.
 
     Every existing weight is kept; the guide's last conv starts at zero (``LRGuide``), so the
     converted model's output equals ``base``'s until the L1 steps of ``guide-l1`` train it.
@@ -109,9 +121,7 @@ def guided_decoder(base: Path, out: Path) -> Path:
     if (out / "config.json").is_file():
         return out
     model = EdgeSDSR.from_pretrained(base)
-    cfg = model.config
-    decoder = dataclasses.replace(cfg.decoder, lr_guide=load_preset("nano-guide").decoder.lr_guide)
-    guided = EdgeSDSR(dataclasses.replace(cfg, name="nano-guide", decoder=decoder))
+    guided = EdgeSDSR(decoder_variant(model.config, GUIDE_PRESET))
     missing, unexpected = guided.load_state_dict(model.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("decoder.lr_guide.") for k in missing), (missing, unexpected)
     guided.save_pretrained(out)
@@ -123,7 +133,7 @@ def variant_recipe(name: str, base: Path, steps: int, batch: int, seed: int, wor
     recipe = json.loads(NANO_RECIPE.read_text())
     recipe["train_data"] = [str((NANO_RECIPE.parent / d).resolve()) for d in recipe["train_data"]]
     recipe["val_niqe"] = str((NANO_RECIPE.parent / recipe["val_niqe"]).resolve())
-    preset = read_checkpoint_config(base).name  # nano, or nano-guide for guide-l1
+    preset = read_checkpoint_config(base).name  # nano, or the converted variant's preset
     recipe.update(
         {"seed": seed, "preset": preset, "init_checkpoint": str(base.resolve()), "teacher_preset": None}
     )

@@ -72,7 +72,7 @@ class StageConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"{self.stage.value}: ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.ema_decay and self.stage is Stage.AUTOENCODER:
-            raise ValueError("autoencoder: ema_decay is for the later stages (this one calibrates the latent scale)")
+            raise ValueError("autoencoder: ema_decay is for the later stages (this one calibrates latents)")
 
     def degradation_for(self, recipe_degradation: DegradationConfig) -> DegradationConfig:
         """The recipe's degradation with this stage's ``clean_prob`` override (a curriculum)."""

@@ -38,8 +38,8 @@ from toolchain.model.edge_sdsr import WEIGHTS_NAME, EdgeSDSR
 from toolchain.model.sd_vae import load_sd_vae, resolve_sd_vae_file
 from toolchain.train.adversarial import AdversarialConfig, AdversarialLoss
 from toolchain.train.blend import blend_checkpoints
-from toolchain.train.ema import WeightEMA
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
+from toolchain.train.ema import WeightEMA
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
 from toolchain.train.runlog import RunLog
