@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.train.adversarial import AdversarialConfig, PatchDiscriminator
 from toolchain.train.blend import blend_models
-from toolchain.train.recipe import Stage, StageConfig, load_recipe
+from toolchain.train.recipe import RecipeConfig, Stage, StageConfig, check_blend_start, load_recipe
 
 NIQE = Path(__file__).resolve().parents[2] / "shared" / "metrics" / "niqe_pris_params.npz"
 
@@ -107,8 +108,21 @@ def test_a_blend_with_nothing_to_blend_back_is_refused_before_training(tmp_path:
     """The first stage's blend needs a start: an earlier stage or init_checkpoint (a teacher is neither)."""
     recipe = write_recipe(tmp_path, [stage("adversarial", 2, adversarial={"blend": 0.5})])
     with pytest.raises(ToolchainError, match="put a stage or init_checkpoint before it"):
-        load_recipe(recipe)
+        train(recipe, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_sd_vae_run_blends_back_its_init() -> None:
+    """With --sd-vae the run starts from <out>/init and skips the autoencoder stage: a blend has a start."""
+    blended = StageConfig(Stage.ADVERSARIAL, 2, 1e-3, 2, adversarial=AdversarialConfig(blend=0.5))
+    autoencoder = StageConfig(Stage.AUTOENCODER, 2, 1e-3, 2)
+    recipe = RecipeConfig(preset="tiny", train_data=("train",), stages=(autoencoder, blended))
+    check_blend_start(recipe, from_sd_vae=True)
+    check_blend_start(recipe, from_sd_vae=False)  # the autoencoder stage is its start
+    alone = dataclasses.replace(recipe, stages=(blended,))
+    check_blend_start(alone, from_sd_vae=True)
+    with pytest.raises(ToolchainError, match="put a stage or init_checkpoint before it"):
+        check_blend_start(alone, from_sd_vae=False)
 
 
 def test_holdout_photos_are_left_out_and_become_the_validation_set(tmp_path: Path) -> None:

@@ -115,17 +115,27 @@ class RecipeConfig:
             raise ValueError("teacher_preset and a teacher stage go together")
         if self.init_checkpoint is not None and self.init_autoencoder is not None:
             raise ValueError("init_checkpoint already holds an autoencoder; drop init_autoencoder")
-        first = next((s for s in self.stages if s.stage is not Stage.TEACHER), None)
-        if first is not None and first.adversarial is not None and first.adversarial.blend < 1.0:
-            if self.init_checkpoint is None:
-                raise ValueError(
-                    f"the {first.stage.value} stage's blend mixes back the checkpoint it started from; "
-                    "put a stage or init_checkpoint before it"
-                )
         if self.holdout < 0 or self.val_crop % 32 or self.val_crop < 32:
             raise ValueError("holdout must be >= 0 and val_crop a positive multiple of 32")
         if self.val_niqe is not None and self.val_crop < 192:
             raise ValueError(f"val_niqe needs val_crop >= 192 (2x2 NIQE blocks), got {self.val_crop}")
+
+
+def check_blend_start(recipe: RecipeConfig, from_sd_vae: bool) -> None:
+    """Refuse a first stage whose ``blend`` would have no start to mix back.
+
+    Its start is ``init_checkpoint``, or ``<out>/init`` with ``--sd-vae`` (whose run skips the
+    autoencoder stage); a teacher stage is a side model, not a start.
+    """
+    skipped = {Stage.TEACHER} | ({Stage.AUTOENCODER} if from_sd_vae else set())
+    first = next((s for s in recipe.stages if s.stage not in skipped), None)
+    if first is None or first.adversarial is None or first.adversarial.blend == 1.0:
+        return
+    if recipe.init_checkpoint is None and not from_sd_vae:
+        raise ToolchainError(
+            f"the {first.stage.value} stage's blend mixes back the checkpoint it started from; "
+            "put a stage or init_checkpoint before it"
+        )
 
 
 def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:

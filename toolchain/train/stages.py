@@ -41,7 +41,7 @@ from toolchain.train.blend import blend_checkpoints
 from toolchain.train.ddp import DistContext, barrier, broadcast_object, gather_objects, params_in_sync
 from toolchain.train.ema import WeightEMA
 from toolchain.train.losses import LossFn, autoencoder_loss, decoder_loss, distill_loss, joint_loss
-from toolchain.train.recipe import RecipeConfig, Stage, StageConfig
+from toolchain.train.recipe import RecipeConfig, Stage, StageConfig, check_blend_start
 from toolchain.train.runlog import RunLog
 from toolchain.upscaler import reference_upscale
 
@@ -484,6 +484,7 @@ def run_recipe(
         raise ToolchainError(
             "--sd-vae starts a run from SD's VAE; this recipe's init_checkpoint starts it instead"
         )
+    check_blend_start(recipe, from_sd_vae=sd_vae is not None)
     if sd_vae is not None:
         resolve_sd_vae_file(sd_vae)  # fail before the data is loaded
     fresh = not (out_dir.is_dir() and any(out_dir.iterdir()))
