@@ -163,8 +163,8 @@ class Decoder(nn.Module):
         return self.decoder.conv_out
 
     def forward(self, z: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
+        """Latent (and, with ``lr_guide``, the LR in [-1, 1]: EdgeSDSR.decode checks it is given) -> image."""
         if self.lr_guide is None:
             return self.decoder(self.post_quant_conv(z))
-        if lr is None:
-            raise ValueError("a decoder with lr_guide needs the LR image")
+        assert lr is not None
         return self.decoder(self.post_quant_conv(z), self.lr_guide(lr), self.guide_level)

@@ -242,6 +242,8 @@ def run_stage(run: StageRun) -> bool:
         return True
 
     degradation = stage_cfg.degradation_for(recipe.degradation)
+    ceiling_frozen = not {"hr_encoder", "decoder"} & set(components)  # computed once, then logged again
+    ceiling: float | None = None
     val_pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
     niqe_params = load_niqe_params(Path(recipe.val_niqe)) if recipe.val_niqe and val_pairs else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
@@ -298,7 +300,8 @@ def run_stage(run: StageRun) -> bool:
                 saved = ema.averaged if ema is not None else model
                 _save(saved, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
                 if ctx.is_main and val_pairs and stage is not Stage.TEACHER:
-                    _validate(saved, val_pairs, niqe_params, stage, step, log, ctx.device)
+                    ceiling = _validate(saved, val_pairs, niqe_params, stage, step, log, ctx.device, ceiling)
+                    ceiling = ceiling if ceiling_frozen else None
             if stop and step < stage_cfg.steps:
                 console.print(f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume")
                 return False
@@ -317,16 +320,20 @@ def _validate(
     step: int,
     log: RunLog,
     device: torch.device,
-) -> None:
-    """Validation scores appended to the run log.
+    ceiling: float | None,
+) -> float:
+    """Validation scores appended to the run log; returns ``val_ae_psnr_y``.
 
     ``val_ae_psnr_y`` (every stage) is the autoencoder round trip, HR -> latent -> decoder with the
     pair's LR on the skip: what the one-step model would reach if the UNet predicted the HR latent
-    exactly, so the ceiling that the latent width and the decoder set. Every stage after the
-    autoencoder stage also scores the one-step model itself: PSNR-Y / SSIM-Y (and NIQE).
+    exactly, so the ceiling that the latent width and the decoder set. A stage that trains
+    neither the HR encoder nor the decoder passes the value it computed first as ``ceiling``.
+    Every stage after the autoencoder stage also scores the one-step model itself: PSNR-Y /
+    SSIM-Y (and NIQE).
     """
     model.eval()
-    ceiling = autoencoder_psnr_y(model, pairs, device)
+    if ceiling is None:
+        ceiling = autoencoder_psnr_y(model, pairs, device)
     record: dict = {"stage": stage.value, "step": step, "val_ae_psnr_y": ceiling}
     if stage is not Stage.AUTOENCODER:
         scores = evaluate_pairs(pairs, reference_upscale(model, device), niqe_params)
@@ -339,6 +346,7 @@ def _validate(
         }
     model.train()
     log.write(record)
+    return ceiling
 
 
 @torch.no_grad()

@@ -32,7 +32,8 @@ import java.util.Locale
 import java.util.TimeZone
 
 /**
- * The headless device benchmark that `toolchain bench device` starts (debug builds):
+ * The headless device benchmark that `toolchain bench device` starts over adb (the manifest
+ * lets only holders of DUMP, i.e. the adb shell, start it):
  *
  *     adb shell am start -W -n ai.edgesdsr.gallery/.BenchmarkActivity --es bundle <device dir> \
  *         --ei runs N --ei warmup W --es accelerators npu,gpu,cpu --es out <run_id>.json
