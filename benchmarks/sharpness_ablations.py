@@ -39,7 +39,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "ablations-sharpness.json"
 DOC = ROOT / "benchmarks" / "ablations.md"
 CROPS = ROOT / "benchmarks" / "results" / "ablations-sharpness-crops.png"
 NEAREST_PRESET = "nano-nearest"  # nano with nearest + conv decoder upsampling (nearest-l1, nearest-gan)
-GUIDE_PRESET = "nano-guide"  # nano with the decoder's LR guide branch (guide-l1)
+GUIDE_PRESET = "nano"  # the decoder's LR guide branch (guide-l1): since issue 10 part of nano itself
 SECTION = "## Sharpness levers (issue 10)"
 READING = "### Reading the sharpness levers"
 
@@ -69,7 +69,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         ADV,
     ),
     "guide-l1": (
-        "decoder with an LR guide branch (32 ch, +0.35 GMACs; preset nano-guide), L1 steps",
+        "decoder with an LR guide branch (32 ch, +0.35 GMACs; as in preset nano today), L1 steps",
         {"stage": "decoder", "learning_rate": 3e-4},
     ),
     "gan-0.01-usm": (
