@@ -24,7 +24,7 @@ from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
 from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
-from toolchain.deploy.targets import Artifact, Precision, get_target  # noqa: E402
+from toolchain.deploy.targets import DEFAULT_BUNDLE, Artifact, Precision, default_bundle_dir, get_target  # noqa: E402
 from toolchain.errors import ToolchainError  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
 from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
@@ -244,3 +244,17 @@ def test_tampered_bundle_is_refused(tmp_path: Path, cpu_bundle: Path) -> None:
         invoke("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "--bundle", bundle), "sha256"
     )
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_default_out_is_where_bench_and_the_app_build_look(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --out the bundle lands in exports/<model>-<target>-<precision>, the same rule that
+    names DEFAULT_BUNDLE (exports/nano-s24-dsp-a16w8) for `toolchain bench` and android/tools."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("export", "--target", "cpu", "-c", tiny_ckpt)
+    assert result.exit_code == 0, result.output
+    name = EdgeSDSR.from_pretrained(tiny_ckpt).config.name
+    assert (tmp_path / default_bundle_dir(name, "cpu", "fp32") / "manifest.json").is_file()
+    headline = default_bundle_dir("nano", "s24-dsp", "a16w8")
+    assert headline == DEFAULT_BUNDLE == Path("exports/nano-s24-dsp-a16w8")

@@ -39,13 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deps import ANDROID, CACHE, M2, DepsError, coordinates, resolve, version  # noqa: E402
 from jvm import BuildError, compile_kotlin, main_classpath  # noqa: E402
 
+from toolchain.deploy import targets  # noqa: E402
+
 REPO = ANDROID.parent
 APP = ANDROID / "app"
 BUILD = ANDROID / "build" / "apk"
 DEBIAN = Path(os.environ.get("ANDROID_DEBIAN_ROOT", CACHE / "debian" / "root"))
 DX_JAR = DEBIAN / "usr/share/java/com.android.dx.jar"
 ANDROID_23_JAR = DEBIAN / "usr/share/java/com.android.android-23.jar"
-DEFAULT_BUNDLE = REPO / "exports" / "nano-s24-dsp-a16w8"
+DEFAULT_BUNDLE = REPO / targets.DEFAULT_BUNDLE
 DEFAULT_OUT = BUILD / "edge-sdsr-gallery-debug.apk"
 AARS_ENV = "EDGE_SDSR_ANDROID_AARS"
 ABI = "arm64-v8a"

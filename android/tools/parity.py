@@ -34,9 +34,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from jvm import ANDROID, REPO, BuildError, run_main  # noqa: E402
 
+from toolchain.deploy import targets  # noqa: E402
 from toolchain.metrics.fidelity import psnr_y  # noqa: E402
 
-DEFAULT_BUNDLE = REPO / "exports" / "nano-s24-dsp-a16w8"
+DEFAULT_BUNDLE = REPO / targets.DEFAULT_BUNDLE
 SAMPLE = REPO / "models" / "samples" / "sample.png"
 EVAL_IMAGE = REPO.parent / "shared" / "data" / "eval" / "set14" / "LR" / "img_013.png"
 OUT = ANDROID / "build" / "parity"

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from toolchain.cli.common import err_console, out_console, progress_bar
+from toolchain.deploy.targets import DEFAULT_BUNDLE
 
 DEFAULT_OUT_DIR = Path("artifacts") / "bench"
-DEFAULT_BUNDLE = Path("exports") / "nano-s24-dsp-a16w8"
 
 app = typer.Typer(
     name="bench",

@@ -21,7 +21,7 @@ from toolchain.cli.common import (
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
-from toolchain.deploy.targets import TARGETS
+from toolchain.deploy.targets import TARGETS, default_bundle_dir
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
@@ -149,11 +149,12 @@ def export(
         check_aihub_ready()
     if preset is not None:
         model = EdgeSDSR(load_preset(preset))
-        model_id = f"edge-sd-sr-{preset}-random-init"
+        name = f"{preset}-random-init"
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
-        model_id = f"edge-sd-sr-{model.config.name}"
-    out = out or Path("exports") / f"{model_id}-{target.name}-{prec.value}"
+        name = model.config.name
+    model_id = f"edge-sd-sr-{name}"
+    out = out or default_bundle_dir(name, target.name, prec.value)
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
         result = export_bundle(

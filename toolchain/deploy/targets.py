@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 from toolchain.errors import ToolchainError
 
@@ -98,3 +99,12 @@ def get_target(name: str) -> Target:
     if name not in TARGETS:
         raise ToolchainError(f"unknown target '{name}'; valid targets: {', '.join(TARGETS)}")
     return TARGETS[name]
+
+
+def default_bundle_dir(model_name: str, target: str, precision: str) -> Path:
+    """``exports/<model>-<target>-<precision>``: where ``toolchain export`` writes when no ``--out``
+    is given, and so where ``toolchain bench``, the app build and the parity check look."""
+    return Path("exports") / f"{model_name}-{target}-{precision}"
+
+
+DEFAULT_BUNDLE = default_bundle_dir("nano", "s24-dsp", Precision.A16W8.value)  # the headline bundle
