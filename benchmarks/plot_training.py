@@ -19,7 +19,7 @@ def main(log: Path, out: Path) -> None:
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     stages = [
         s
-        for s in ("autoencoder", "joint", "teacher", "distill", "decoder")
+        for s in ("autoencoder", "joint", "teacher", "distill", "decoder", "adversarial")
         if any(r.get("stage") == s and "loss" in r for r in records)
     ]
     fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2))
