@@ -68,7 +68,6 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: sharpen_target is for the decoder and adversarial stages")
         if not 0.0 <= self.sharpen_target <= 2.0:
             raise ValueError(f"{self.stage.value}: sharpen_target must be in [0, 2]: {self.sharpen_target}")
-
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"{self.stage.value}: ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.ema_decay and self.stage is Stage.AUTOENCODER:
