@@ -10,14 +10,20 @@ default) on:
 - the camera probes (toolchain/data/probes.py), fixed degradations of the same HR crops, made once
   in `<run>/val-probes/<probe>`: PSNR-Y / SSIM-Y.
 
-The pick is the largest alpha whose SSIM-Y on every probe is at or above the reference's and
-whose PSNR-Y is at most ``--tolerance`` dB below it (default 0: at or above; benchmarks/ablations.md
-states why, and how much of the DRealSR margin a tolerance spends). A crop panel shows
-bicubic | each alpha | HR.
+Two selection rules (``--rule``), each committed before the run it judges (benchmarks/ablations.md):
+
+- ``natural`` (the default since issue 24): the alpha with the lowest NIQE, averaged over the
+  probes, among those whose PSNR-Y on every probe is at most ``--floor`` dB below bicubic's. The
+  "must" rule of the default is PSNR-Y within 0.5 dB of bicubic on real photos; the floor of 0.4
+  keeps 0.1 dB for the probes' error.
+- ``fidelity`` (issue 10): the largest alpha whose SSIM-Y on every probe is at or above the
+  reference's and whose PSNR-Y is at most ``--tolerance`` dB below it.
+
+A crop panel shows bicubic | each alpha | HR.
 
 Run: python benchmarks/blend_sweep.py --val runs/nano-guide/val --start runs/nano-guide/decoder
-     --tuned runs/nano-guide/adversarial [--alphas 0 0.25 0.5 0.75 1] [--reference models/nano]
-     [--crops runs/blend.png]
+     --tuned runs/nano-guide/adversarial [--alphas 0 0.25 0.5 0.75 1] [--rule natural --floor 0.4]
+     [--reference models/nano] [--crops runs/blend.png]
 """
 
 from __future__ import annotations
@@ -65,7 +71,19 @@ def score_all(
     up: Upscale, val: Path, probes: dict[Probe, Path], niqe_params: NiqeParams
 ) -> tuple[EvalSummary, dict[Probe, EvalSummary]]:
     held_out = summarize(evaluate(val, up, niqe_params), "", "validation")
-    return held_out, {p: summarize(evaluate(folder, up, None), "", p.value) for p, folder in probes.items()}
+    scores = {p: summarize(evaluate(folder, up, niqe_params), "", p.value) for p, folder in probes.items()}
+    return held_out, scores
+
+
+def probe_niqe(scores: dict[Probe, EvalSummary]) -> float:
+    """NIQE averaged over the probes (lower: more natural texture)."""
+    values = [s.niqe for s in scores.values() if s.niqe is not None]
+    return sum(values) / len(values) if values else float("inf")
+
+
+def within_floor(scores: dict[Probe, EvalSummary], bicubic: dict[Probe, EvalSummary], floor: float) -> bool:
+    """PSNR-Y at most ``floor`` dB below bicubic's on every probe."""
+    return all(scores[p].psnr_y >= bicubic[p].psnr_y - floor for p in bicubic)
 
 
 def at_or_above(
@@ -85,6 +103,15 @@ def main() -> None:
     parser.add_argument("--start", type=Path, required=True, help="the adversarial stage's start (alpha 0)")
     parser.add_argument("--tuned", type=Path, required=True, help="the adversarial stage's output (alpha 1)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument(
+        "--rule",
+        choices=["natural", "fidelity"],
+        default="natural",
+        help="natural: lowest probe NIQE within --floor dB of bicubic; fidelity: the issue-10 rule",
+    )
+    parser.add_argument(
+        "--floor", type=float, default=0.4, help="natural rule: dB of PSNR-Y a pick may lose to bicubic"
+    )
     parser.add_argument(
         "--reference",
         type=Path,
@@ -113,22 +140,25 @@ def main() -> None:
     print(f"{args.start} -> {args.tuned}, {len(list((val / 'HR').iterdir()))} held-out photos in {val}")
     print(f"{REFERENCE}: {args.reference}; probes in {val.with_name(val.name + '-probes')}")
     probe_head = " | ".join(f"{p.value} PSNR-Y | {p.value} SSIM-Y" for p in probes)
-    print(f"| method | held-out PSNR-Y | SSIM-Y | NIQE | {probe_head} |")
-    print("|---" * (4 + 2 * len(probes)) + "|")
-    reference_scores: dict[Probe, EvalSummary] = {}
-    passing = []
+    print(f"| method | held-out PSNR-Y | SSIM-Y | NIQE | {probe_head} | probe NIQE |")
+    print("|---" * (5 + 2 * len(probes)) + "|")
+    scored: dict[str, dict[Probe, EvalSummary]] = {}
     for name, up in ups.items():
         held_out, scores = score_all(up, val, probes, niqe_params)
-        if name == REFERENCE:
-            reference_scores = scores
-        elif name != "bicubic" and at_or_above(scores, reference_scores, args.tolerance):
-            passing.append(name)
+        scored[name] = scores
         cells = " | ".join(f"{scores[p].psnr_y:.3f} | {scores[p].ssim_y:.4f}" for p in probes)
         head = f"| {name} | {held_out.psnr_y:.3f} | {held_out.ssim_y:.4f} | {held_out.niqe:.3f}"
-        print(f"{head} | {cells} |", flush=True)
-    pick = passing[-1] if passing else "none"
-    within = f" (PSNR-Y within {args.tolerance:g} dB)" if args.tolerance else ""
-    print(f"pick (largest alpha at or above {REFERENCE} on every probe{within}): {pick}")
+        print(f"{head} | {cells} | {probe_niqe(scores):.3f} |", flush=True)
+    alphas = [name for name in scored if name.startswith("alpha ")]
+    if args.rule == "natural":
+        passing = [a for a in alphas if within_floor(scored[a], scored["bicubic"], args.floor)]
+        pick = min(passing, key=lambda a: probe_niqe(scored[a])) if passing else "none"
+        print(f"pick (lowest probe NIQE, PSNR-Y within {args.floor:g} dB of bicubic on every probe): {pick}")
+    else:
+        passing = [a for a in alphas if at_or_above(scored[a], scored[REFERENCE], args.tolerance)]
+        pick = passing[-1] if passing else "none"
+        within = f" (PSNR-Y within {args.tolerance:g} dB)" if args.tolerance else ""
+        print(f"pick (largest alpha at or above {REFERENCE} on every probe{within}): {pick}")
     if args.crops:
         names = sorted(p.name for p in (val / "HR").iterdir())[:5]
         size = 128

@@ -46,11 +46,17 @@ def train(recipe: Path, out: Path, resume: bool = False) -> Path | None:
     return run_recipe(config, folders, out, resume, None, Console(quiet=True))
 
 
-@pytest.mark.parametrize("name", ["joint", "adversarial"])  # adversarial: the discriminator is state too
-def test_resume_is_bit_identical(tmp_path: Path, name: str) -> None:
-    straight = write_recipe(tmp_path / "a", [stage(name, 4)])
+LDL = {"ema_decay": 0.9, "adversarial": {"artifact_weight": 1.0}}  # the EMA is state too
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("joint", {}), ("adversarial", {}), ("adversarial", LDL)],  # adversarial: the discriminator is state too
+)
+def test_resume_is_bit_identical(tmp_path: Path, name: str, extra: dict) -> None:
+    straight = write_recipe(tmp_path / "a", [stage(name, 4, **extra)])
     final_a = train(straight, tmp_path / "a" / "run")
-    split = write_recipe(tmp_path / "b", [stage(name, 2)])
+    split = write_recipe(tmp_path / "b", [stage(name, 2, **extra)])
     train(split, tmp_path / "b" / "run")
     split.write_text(split.read_text().replace('"steps": 2', '"steps": 4'))
     final_b = train(split, tmp_path / "b" / "run", resume=True)

@@ -22,6 +22,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
+from toolchain.train.ldl import artifact_loss
 from toolchain.train.sharpen import usm_sharpen
 
 Stats = dict[str, float]
@@ -39,6 +40,9 @@ class AdversarialConfig:
     # share of the adversarial weights in the run's output, <out>/adversarial-blend: the rest is
     # the stage's starting checkpoint (ESRGAN's network interpolation, train/blend.py); 1: no blend
     blend: float = 1.0
+    # LDL (train/ldl.py): weight of the L1 term on the artifact map of the output against the EMA
+    # model's; 0: off. Needs the stage's ema_decay (the EMA is the reference that tells artifacts).
+    artifact_weight: float = 0.0
 
     def __post_init__(self) -> None:
         weights = (self.l1_weight, self.feature_weight, self.gan_weight)
@@ -48,6 +52,10 @@ class AdversarialConfig:
             raise ValueError("adversarial: need disc_channels >= 8 and disc_learning_rate > 0")
         if not 0.0 < self.blend <= 1.0:
             raise ValueError(f"adversarial: blend must be in (0, 1], got {self.blend}")
+        if not 0.0 <= self.artifact_weight < float("inf"):
+            raise ValueError(
+                f"adversarial: artifact_weight must be finite and >= 0, got {self.artifact_weight}"
+            )
 
 
 class PatchDiscriminator(nn.Module):
@@ -84,6 +92,8 @@ class AdversarialLoss:
     stage); otherwise the latent is predicted without a graph, which is cheaper.
     ``sharpen`` > 0: the L1 and feature-matching terms compare against the USM-sharpened HR
     tile, the discriminator against the plain one (Real-ESRGAN's split).
+    ``ema_model``: the stage's weight EMA, set by the training loop when ``cfg.artifact_weight`` > 0
+    (the LDL term compares the output's residual with the EMA's).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class AdversarialLoss:
         self.disc_step_module: nn.Module = self.disc  # DistributedDataParallel(disc) under torchrun
         self._fake: torch.Tensor | None = None
         self._real: torch.Tensor | None = None
+        self.ema_model: EdgeSDSR | None = None
 
     def __call__(
         self, model: EdgeSDSR, hr: torch.Tensor, lr: torch.Tensor, gen: torch.Generator
@@ -122,8 +133,21 @@ class AdversarialLoss:
         gan = -logits.mean()
         cfg = self.cfg
         loss = cfg.l1_weight * l1 + cfg.feature_weight * feature + cfg.gan_weight * gan
+        stats = {"l1": l1.item(), "feature": feature.item(), "g_hinge": gan.item()}
+        if cfg.artifact_weight:
+            artifacts = self._artifact_term(fake, target, lr)
+            loss = loss + cfg.artifact_weight * artifacts
+            stats["artifacts"] = artifacts.item()
         self._fake, self._real = fake.detach(), real
-        return loss, {"l1": l1.item(), "feature": feature.item(), "g_hinge": gan.item()}
+        return loss, stats
+
+    def _artifact_term(self, fake: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        """LDL's weighted L1 (train/ldl.py), on images in [0, 1] as the paper computes it."""
+        if self.ema_model is None:
+            raise RuntimeError("artifact_weight needs the stage's weight EMA (set ema_decay in the recipe)")
+        with torch.no_grad():
+            ema_fake = self.ema_model.decode(predict_latent(self.ema_model, lr), lr)
+        return artifact_loss((target + 1) / 2, (fake + 1) / 2, (ema_fake + 1) / 2)
 
     def discriminator_step(self) -> Stats:
         """One hinge-loss step of the discriminator on the last generator batch."""

@@ -72,6 +72,10 @@ class StageConfig:
             raise ValueError(f"{self.stage.value}: ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.ema_decay and self.stage is Stage.AUTOENCODER:
             raise ValueError("autoencoder: ema_decay is for the later stages (this one calibrates latents)")
+        if self.adversarial is not None and self.adversarial.artifact_weight and not self.ema_decay:
+            raise ValueError(
+                f"{self.stage.value}: artifact_weight (LDL) compares with the weight EMA; set ema_decay"
+            )
 
     def degradation_for(self, recipe_degradation: DegradationConfig) -> DegradationConfig:
         """The recipe's degradation with this stage's ``clean_prob`` override (a curriculum)."""

@@ -237,6 +237,8 @@ def run_stage(run: StageRun) -> bool:
         )
     if state is not None and ema is not None:
         ema.load_state_dict(state["ema"])
+    if adversarial is not None and ema is not None:
+        adversarial.ema_model = ema.averaged
     if step >= stage_cfg.steps:
         console.print(f"{stage.value}: already complete ({step} steps)")
         return True
