@@ -45,6 +45,7 @@ BUNDLE = GOLDEN / "bundle"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 BUNDLE_SPEC = TileSpec(tile=16, overlap=4, scale=4)
 U8 = QuantParams(scale=1 / 255, zero_point=0, dtype="uint8")
+GOLDEN_QNN = "v2.49.40.260812120000"  # the form onnxruntime-qnn 2.5.0 writes into the EPContext model
 NPU_PLACEHOLDER = (
     b"placeholder: the golden bundle's manifest lists an NPU graph; real EPContext models and QNN "
     b"context binaries come from `toolchain export` and only run on the phone\n"
@@ -193,6 +194,7 @@ def _graph(
         context_binary=kw.pop("context_binary", None),
         accuracy_psnr_y_db=kw.pop("psnr", None),
         accuracy_method=kw.pop("method", None),
+        qnn_sdk_version=kw.pop("qnn", None),
     )
 
 
@@ -216,6 +218,7 @@ def build_bundle(bundle: Path) -> None:
             context_binary="graphs/nearest_ctx_qnn.bin",
             psnr=53.25,
             method="golden placeholder",
+            qnn=GOLDEN_QNN,
         ),
         _graph(bundle, "graphs/nearest.onnx", "onnx", "fp32", "onnxruntime-cpu", "host-reference", psnr=99.0),
         _graph(
@@ -243,10 +246,10 @@ def build_bundle(bundle: Path) -> None:
         accuracy_threshold_db=35.0,
         toolchain=Toolchain(version="0.1.0", git_commit=None),
         compiler=Compiler(
-            qnn_sdk_version="v2.51.0.260929181845",
+            qnn_sdk_version=GOLDEN_QNN,
             litert_version=None,
             onnxruntime_version="1.32.0",
-            min_runtime_note="the phone needs a QNN runtime >= v2.51.0.260929181845",
+            min_runtime_note=f"each NPU graph needs a QNN runtime >= its qnn_sdk_version ({GOLDEN_QNN})",
         ),
         created_utc="2026-11-29T08:00:00Z",
     )
@@ -292,6 +295,13 @@ MANIFEST_CASES: dict[str, tuple[list[Any], Any, str, str]] = {
         "graphs/other_qnn.bin",
     ),
     "bad_created_utc": (["created_utc"], "yesterday", "invalid", "created_utc"),
+    "bad_graph_qnn_version": (["graphs", 0, "qnn_sdk_version"], "two", "invalid", "not a QNN version"),
+    "qnn_context_without_qnn_version": (
+        ["graphs", 0, "qnn_sdk_version"],
+        None,
+        "invalid",
+        "qnn_sdk_version must name",
+    ),
 }
 
 
@@ -358,14 +368,37 @@ def test_bundle_and_manifest_golden(tmp_path: Path) -> None:
         reason = _reason(folder, verify_bundle)
         assert mention in reason, f"{name}: {reason}"
         tampered.append({"name": name, "change": change, "must_mention": mention, "reason": reason})
+    legacy = legacy_1_0(valid)
+    (tmp_path / "legacy").mkdir()
+    shutil.copytree(BUNDLE / "graphs", tmp_path / "legacy" / "graphs")
+    (tmp_path / "legacy" / MANIFEST_NAME).write_text(json.dumps(legacy, indent=1), encoding="utf-8")
+    legacy_graphs = [g.qnn_sdk_version for g in verify_bundle(tmp_path / "legacy").graphs]
+    assert legacy_graphs == [g.qnn_sdk_version for g in manifest.graphs]  # NPU graphs take the top-level one
     summary = {
         "target": manifest.target,
         "tile_spec": manifest.tile_spec,
-        "graphs": [[g.file, g.artifact.value, g.runtime.value, g.role.value] for g in manifest.graphs],
+        "graphs": [
+            [g.file, g.artifact.value, g.runtime.value, g.role.value, g.qnn_sdk_version]
+            for g in manifest.graphs
+        ],
         "qnn_sdk_version": manifest.compiler.qnn_sdk_version,
         "files": len(manifest.files),
     }
-    check_golden("manifests.json", {"valid_summary": summary, "refused": cases, "tampered": tampered})
+    check_golden(
+        "manifests.json",
+        {
+            "valid_summary": summary,
+            "refused": cases,
+            "tampered": tampered,
+            "legacy_1_0": {"manifest": legacy, "graph_qnn_sdk_versions": legacy_graphs},
+        },
+    )
+
+
+def legacy_1_0(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The same manifest as schema 1.0 wrote it: no per-graph ``qnn_sdk_version``."""
+    graphs = [{k: v for k, v in g.items() if k != "qnn_sdk_version"} for g in manifest["graphs"]]
+    return {**manifest, "schema_version": "1.0", "graphs": graphs}
 
 
 def test_ort_io_golden() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import sys
+import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,19 @@ def quantized(tiny: tuple[TileGraph, Path]) -> dict[Precision, Path]:
     return paths
 
 
-@pytest.fixture
-def qnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private cache folder for the QNN host libraries (never the user's ~/.cache)."""
-    pytest.importorskip("onnxruntime_qnn")
+@pytest.fixture(scope="session")
+def litert_qnn_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The LiteRT route's onnxruntime-qnn wheel, downloaded once per test session."""
     pytest.importorskip("ai_edge_litert")
+    folder = tmp_path_factory.mktemp("wheel")
+    return litert._litert_qnn_wheel(folder)
+
+
+@pytest.fixture
+def qnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, litert_qnn_wheel: Path) -> Path:
+    """A private QNN library cache (never the user's ~/.cache), filled from the session's wheel."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(litert.QNN_WHEEL_ENV, str(litert_qnn_wheel))
     return tmp_path / "cache"
 
 
@@ -160,11 +168,37 @@ def test_qnn_libraries_set_up_once(qnn_cache: Path) -> None:
     assert (lib / litert.QNN_STUB_LIB).stat().st_mtime_ns == stub.st_mtime_ns  # not rebuilt
 
 
-def test_qnn_setup_names_missing_onnxruntime_qnn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # import raises ImportError
-    with pytest.raises(
-        ToolchainError, match=r"onnxruntime-qnn is not installed.*pip install -e '\.\[deploy\]'"
-    ):
+def test_qnn_libraries_come_from_the_litert_route_qnn(qnn_cache: Path) -> None:
+    """LiteRT's compiler needs QNN >= 2.50: the unpacked wheel records the QNN it holds."""
+    lib = litert.ensure_litert_qnn_sdk()
+    assert (lib.parent / "QNN_VERSION").read_text() == litert.LITERT_QNN_SDK
+    assert (lib.parent / "onnxruntime_qnn.libs").is_dir()  # the libc++ the libraries' RPATH names
+
+
+def test_qnn_setup_offline_is_one_line_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(litert.QNN_WHEEL_ENV, raising=False)
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution (network unreachable)\n")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(ToolchainError) as err:
+        litert.ensure_litert_qnn_sdk()
+    message = str(err.value)
+    assert "\n" not in message and "network unreachable" in message and litert.QNN_WHEEL_ENV in message
+    assert not (tmp_path / "cache" / "edge-sdsr" / "qnn" / f"litert-qnn-{litert.LITERT_QNN_SDK}").exists()
+
+
+def test_qnn_setup_refuses_a_wheel_of_another_qnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = tmp_path / "onnxruntime_qnn-9.9.9-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("onnxruntime_qnn/build_and_package_info.py", "qnn_version = '2.49.40'\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(litert.QNN_WHEEL_ENV, str(wheel))
+    with pytest.raises(ToolchainError, match=r"holds 2\.49\.40, not QNN 2\.50\.40"):
+        litert.ensure_litert_qnn_sdk()
+    monkeypatch.setenv(litert.QNN_WHEEL_ENV, str(tmp_path / "missing.whl"))
+    with pytest.raises(ToolchainError, match="is not a file"):
         litert.ensure_litert_qnn_sdk()
 
 

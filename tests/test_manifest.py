@@ -108,6 +108,7 @@ def make_manifest(bundle: Path, graphs: list[tuple[str, str, str, str]], dtype: 
             context_binary=None,
             accuracy_psnr_y_db=99.5,
             accuracy_method="host ONNX Runtime vs torch on 2 tiles",
+            qnn_sdk_version="2.49.40" if artifact == "qnn_epcontext" else None,
         )
         for file, artifact, runtime, role in graphs
     )

@@ -51,6 +51,7 @@ from toolchain.deploy.manifest import (
     Toolchain,
     example_plan,
 )
+from toolchain.deploy.qnn_pairing import check_loads_on_app, parse_qnn_version
 from toolchain.deploy.targets import Artifact, Precision, Target
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, collect_inputs, load_image
@@ -184,7 +185,6 @@ class _Build:
         self.float_graphs: dict[str, Path] = {}  # a _Route.float_format -> the float graph in work
         self.graphs: list[GraphFile] = []
         self.extra_files: list[str] = []
-        self.qnn_version: str | None = None
         self.quantized_tflite: tuple[Path, float | None] | None = None
         self.inputs, self.outputs = ((io,) for io in io_specs(model))
 
@@ -198,8 +198,9 @@ class _Build:
         accuracy: float | None,
         method: str,
         context_binary: str | None = None,
+        qnn_sdk_version: str | None = None,
     ) -> None:
-        """Record a graph file already written under ``graphs/``."""
+        """Record a graph file already written under ``graphs/`` (an NPU graph with the QNN that built it)."""
         entry = file_entry(self.root, path.relative_to(self.root).as_posix())
         if context_binary is not None:
             self.extra_files.append(context_binary)
@@ -217,6 +218,7 @@ class _Build:
                 context_binary,
                 accuracy,
                 method,
+                qnn_sdk_version,
             )
         )
 
@@ -260,7 +262,7 @@ def _qnn_epcontext_route(b: _Build) -> None:
         fp16=precision is Precision.FP16,
         allow_partial=b.opts.allow_partial,
     )
-    b.qnn_version = result.qnn_sdk_version
+    check_loads_on_app(result.qnn_sdk_version, f"the {target.soc} NPU graph")
     for src in (result.epcontext_path, result.context_binary_path):
         shutil.copyfile(src, b.graphs_dir / src.name)
     done()
@@ -282,6 +284,7 @@ def _qnn_epcontext_route(b: _Build) -> None:
         npu_psnr,
         f"PSNR-Y vs float torch, the exact {result.soc} context binary in the x86 HTP emulator",
         context_binary=f"graphs/{result.context_binary_path.name}",
+        qnn_sdk_version=result.qnn_sdk_version,
     )
     done()
 
@@ -334,7 +337,6 @@ def _litert_aot_route(b: _Build) -> None:
     done = b.timed(f"LiteRT AOT for {soc}")
     aot = b.graphs_dir / f"{b.name}-{b.precision.value}-{soc.lower()}.tflite"
     result = aot_compile(lite, aot, soc, allow_partial=b.opts.allow_partial)
-    b.qnn_version = b.qnn_version or result.qnn_version
     b.add(
         aot,
         Artifact.LITERT_AOT,
@@ -344,6 +346,7 @@ def _litert_aot_route(b: _Build) -> None:
         psnr,
         "PSNR-Y vs float torch of the same quantized graph before AOT, on host LiteRT CPU "
         "(the NPU binary itself cannot run on the host)",
+        qnn_sdk_version=result.qnn_version,
     )
     done()
 
@@ -471,7 +474,7 @@ def export_bundle(
 
         done = timed("manifest and report")
         spec = TileSpec.for_model(cfg)
-        qnn_version = build.qnn_version
+        qnn_version = _newest_qnn(build.graphs)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             model_id=model_id,
@@ -493,8 +496,8 @@ def export_bundle(
                 litert_version=_version("ai-edge-litert"),
                 onnxruntime_version=_version("onnxruntime"),
                 min_runtime_note=(
-                    f"the phone needs a QNN runtime >= {qnn_version} (the version that built the context "
-                    "binaries) and LiteRT >= the version above"
+                    "each NPU graph needs a QNN runtime >= its graphs[].qnn_sdk_version (the QNN that "
+                    f"built it; the newest here: {qnn_version}) and LiteRT >= the version above"
                     if qnn_version
                     else "LiteRT >= the version above"
                 ),
@@ -505,6 +508,12 @@ def export_bundle(
         (root / REPORT_NAME).write_text(render_report(manifest, seconds, aihub), encoding="utf-8")
         done()
     return ExportResult(out_dir, manifest, seconds, warnings, aihub)
+
+
+def _newest_qnn(graphs: list[GraphFile]) -> str | None:
+    """The newest QNN among the NPU graphs: ``compiler.qnn_sdk_version``, what a 1.0 reader checks."""
+    versions = [g.qnn_sdk_version for g in graphs if g.qnn_sdk_version is not None]
+    return max(versions, key=parse_qnn_version) if versions else None
 
 
 def _profile_on_aihub(root: Path, graphs: list[GraphFile], step: Step) -> AihubProfile:
@@ -536,8 +545,8 @@ def render_report(manifest: Manifest, seconds: dict[str, float], aihub: AihubPro
         lines.append(f"- note: {manifest.note}")
     lines += [
         "",
-        "| graph | runtime | precision | role | size | PSNR-Y vs float |",
-        "|---|---|---|---|---|---|",
+        "| graph | runtime | precision | role | size | PSNR-Y vs float | QNN |",
+        "|---|---|---|---|---|---|---|",
     ]
     sizes = {f.file: f.size_bytes for f in manifest.files}
     for g in manifest.graphs:
@@ -545,7 +554,7 @@ def render_report(manifest: Manifest, seconds: dict[str, float], aihub: AihubPro
         size = g.size_bytes + (sizes[g.context_binary] if g.context_binary else 0)  # + its context binary
         lines.append(
             f"| {g.file} | {g.runtime.value} | {g.precision.value} | {g.role.value} | "
-            f"{size / 1e6:.2f} MB | {acc} |"
+            f"{size / 1e6:.2f} MB | {acc} | {g.qnn_sdk_version or '-'} |"
         )
     lines += ["", "Accuracy methods:"]
     lines += [f"- {g.file}: {g.accuracy_method}" for g in manifest.graphs if g.accuracy_method]

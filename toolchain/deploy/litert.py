@@ -18,25 +18,27 @@ Qualcomm host libraries (:func:`ensure_litert_qnn_sdk`): the compiler plugin lin
 ``libQnnHtp/System/Ir/Saver/Lpai.so`` and finds them through ``LD_LIBRARY_PATH``, which
 LiteRT builds from the ``ai-edge-litert-sdk-qualcomm`` package *and the caller's own
 value*. That package downloads the QAIRT SDK at install time and installs empty offline,
-so instead the x86 QNN libraries of the ``onnxruntime-qnn`` wheel are linked (symlinks,
-nothing copied) into a cache folder, with an empty stub for ``libQnnLpai.so`` (the LPAI
-backend, which the wheel lacks and HTP compilation never calls), and that folder is put
-on ``LD_LIBRARY_PATH`` for the compile only. Nothing is written into site-packages and
-the SDK package is not needed.
+so instead the x86 QNN libraries of an ``onnxruntime-qnn`` wheel are unpacked into a cache
+folder, with an empty stub for ``libQnnLpai.so`` (the LPAI backend, which the wheel lacks
+and HTP compilation never calls), and that folder is put on ``LD_LIBRARY_PATH`` for the
+compile only. The wheel is not the installed plugin: the plugin's QNN (2.49) is too old for
+LiteRT's compiler, so this route has its own (toolchain/deploy/qnn_pairing.py). Nothing is
+written into site-packages and the SDK package is not needed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import math
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,7 @@ import torch
 
 from toolchain.atomic import atomic_dir, atomic_path
 from toolchain.deploy.manifest import QuantParams
+from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, LITERT_QNN_WHEEL_VERSION
 from toolchain.deploy.targets import Precision
 from toolchain.errors import ToolchainError
 
@@ -59,6 +62,14 @@ QNN_HOST_LIBS = ("libQnnHtp.so", "libQnnSystem.so", "libQnnIr.so", "libQnnSaver.
 """x86 QNN libraries of the onnxruntime-qnn wheel that the Qualcomm compiler plugin loads."""
 QNN_STUB_LIB = "libQnnLpai.so"
 """Linked by the compiler plugin, absent from the wheel, never called for HTP: an empty stub."""
+QNN_WHEEL_ENV = "EDGE_SDSR_QNN_WHEEL"
+"""A local onnxruntime-qnn wheel for the LiteRT route's QNN libraries (machines without PyPI)."""
+_WHEEL_PACKAGE = "onnxruntime_qnn"
+_WHEEL_HINT = (
+    f"a downloaded onnxruntime-qnn {LITERT_QNN_WHEEL_VERSION} .whl "
+    f"(pip download --no-deps onnxruntime-qnn=={LITERT_QNN_WHEEL_VERSION})"
+)
+_VERSION_FILE = "QNN_VERSION"
 
 _CALIBRATION_HINT = "pass NHWC float32 tiles in [0, 1] with the graph's input shape"
 _QNN_BUILD_RE = re.compile(rb"v(\d+\.\d+\.\d+)\.\d{12}")  # "v2.51.0.260929181845" in the context binary
@@ -273,29 +284,16 @@ def _qnn_cache_dir() -> Path:
 def ensure_litert_qnn_sdk() -> Path:
     """Set up, once, the QNN host libraries for LiteRT's Qualcomm compiler plugin; returns their folder.
 
-    The folder (under ``$XDG_CACHE_HOME`` or ``~/.cache``: ``edge-sdsr/qnn/<onnxruntime-qnn
-    version>-<hash of its path>/lib``) holds symlinks to the onnxruntime-qnn wheel's x86 QNN
-    libraries (plus one to its bundled libc++ folder beside ``lib``) and an empty
-    ``libQnnLpai.so`` built with gcc. :func:`aot_compile` puts it on ``LD_LIBRARY_PATH``.
+    The folder (under ``$XDG_CACHE_HOME`` or ``~/.cache``: ``edge-sdsr/qnn/litert-qnn-<QNN>/lib``)
+    holds the x86 QNN libraries of the onnxruntime-qnn wheel that toolchain/deploy/qnn_pairing.py
+    names for this route (QNN >= 2.50, which the plugin requires), unpacked from the wheel with
+    its libc++ folder beside ``lib``, plus an empty ``libQnnLpai.so`` built with gcc.
+    :func:`aot_compile` puts it on ``LD_LIBRARY_PATH``. The wheel is ``$EDGE_SDSR_QNN_WHEEL`` when
+    set (offline machines), otherwise downloaded from PyPI with pip; nothing is installed.
     Idempotent and safe to run concurrently: an incomplete or stale folder is rebuilt.
     """
-    try:
-        import onnxruntime_qnn
-    except ImportError:
-        raise ToolchainError(
-            f"onnxruntime-qnn is not installed; LiteRT's Qualcomm compiler needs its x86 QNN libraries: "
-            f"run {INSTALL_HINT}"
-        ) from None
-    source = Path(onnxruntime_qnn.get_qnn_htp_path()).parent
-    missing = [name for name in QNN_HOST_LIBS if not (source / name).is_file()]
-    if missing:
-        raise ToolchainError(
-            f"onnxruntime-qnn in {source} lacks {', '.join(missing)}; "
-            "reinstall it: pip install --force-reinstall onnxruntime-qnn"
-        )
-    key = hashlib.sha256(str(source).encode()).hexdigest()[:8]
-    root = _qnn_cache_dir() / f"onnxruntime-qnn-{onnxruntime_qnn.__version__}-{key}"
-    if _qnn_dir_complete(root, source):
+    root = _qnn_cache_dir() / f"litert-qnn-{LITERT_QNN_SDK}"
+    if _qnn_dir_complete(root):
         return root / "lib"
     compiler = shutil.which("gcc")
     if compiler is None:
@@ -304,39 +302,88 @@ def ensure_litert_qnn_sdk() -> Path:
             "install gcc (e.g. apt-get install gcc)"
         )
     # an incomplete or stale cache folder is replaced
-    with atomic_dir(root, " (the QNN host library cache); delete it and retry") as staging:
-        _populate_qnn_dir(staging, source, compiler)
-    if not _qnn_dir_complete(root, source):
+    with (
+        atomic_dir(root, " (the QNN host library cache); delete it and retry") as staging,
+        tempfile.TemporaryDirectory(prefix="qnn-wheel-") as download,
+    ):
+        _unpack_qnn_libs(_litert_qnn_wheel(Path(download)), staging)
+        _build_stub(staging / "lib", compiler)
+    if not _qnn_dir_complete(root):
         raise ToolchainError(f"could not set up the QNN host libraries in {root}; delete it and retry")
     return root / "lib"
 
 
-def _bundled_libs(source: Path) -> Path:
-    """The wheel's libc++ folder that the QNN libraries' RPATH ``$ORIGIN/../onnxruntime_qnn.libs`` names.
+def _litert_qnn_wheel(download_dir: Path) -> Path:
+    """This route's onnxruntime-qnn wheel: ``$EDGE_SDSR_QNN_WHEEL``, else pip-downloaded here."""
+    local = os.environ.get(QNN_WHEEL_ENV)
+    if local:
+        wheel = Path(local)
+        if not wheel.is_file():
+            raise ToolchainError(f"{QNN_WHEEL_ENV}={local} is not a file; point it at {_WHEEL_HINT}")
+        return wheel
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+    cmd += [f"onnxruntime-qnn=={LITERT_QNN_WHEEL_VERSION}", "--dest", str(download_dir)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        done = None
+    wheels = sorted(download_dir.glob("onnxruntime_qnn-*.whl"))
+    if done is None or done.returncode or not wheels:
+        detail = "timed out" if done is None else (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+        raise ToolchainError(
+            f"could not download onnxruntime-qnn {LITERT_QNN_WHEEL_VERSION} (QNN {LITERT_QNN_SDK}, whose x86 "
+            f"libraries LiteRT's Qualcomm compiler loads): {detail}; without PyPI, set {QNN_WHEEL_ENV} to "
+            f"{_WHEEL_HINT}"
+        )
+    return wheels[0]
 
-    glibc expands ``$ORIGIN`` to the folder of the symlink, not of its target, so the
-    cache folder needs the same sibling.
-    """
-    return source.parent / f"{source.name}.libs"
+
+def _unpack_qnn_libs(wheel: Path, root: Path) -> None:
+    """Unpack the QNN libraries and their libc++ folder from ``wheel`` into ``root/lib`` and beside it."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+            info = archive.read(f"{_WHEEL_PACKAGE}/build_and_package_info.py").decode()
+            found = re.search(r"qnn_version\s*=\s*'([^']+)'", info)
+            if found is None or found.group(1) != LITERT_QNN_SDK:
+                got = found.group(1) if found else "an unknown QNN"
+                raise ToolchainError(
+                    f"{wheel} holds {got}, not QNN {LITERT_QNN_SDK}; point {QNN_WHEEL_ENV} at {_WHEEL_HINT}"
+                )
+            members = [f"{_WHEEL_PACKAGE}/{name}" for name in QNN_HOST_LIBS]
+            members += sorted(
+                n for n in names if n.startswith(f"{_WHEEL_PACKAGE}.libs/") and not n.endswith("/")
+            )
+            missing = [m for m in members if m not in names]
+            if missing:
+                raise ToolchainError(
+                    f"{wheel} lacks {', '.join(missing)}; point {QNN_WHEEL_ENV} at {_WHEEL_HINT}"
+                )
+            for member in members:
+                folder, name = member.split("/", 1)
+                dest = root / ("lib" if folder == _WHEEL_PACKAGE else folder) / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                dest.chmod(0o755)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise ToolchainError(
+            f"cannot unpack {wheel} ({exc}); point {QNN_WHEEL_ENV} at {_WHEEL_HINT}"
+        ) from None
+    (root / _VERSION_FILE).write_text(LITERT_QNN_SDK, encoding="utf-8")
 
 
-def _qnn_dir_complete(root: Path, source: Path) -> bool:
-    lib, bundled = root / "lib", _bundled_libs(source)
-    links = [(lib / name, source / name) for name in QNN_HOST_LIBS]
-    if bundled.is_dir():
-        links.append((root / bundled.name, bundled))
+def _qnn_dir_complete(root: Path) -> bool:
+    lib = root / "lib"
+    version = root / _VERSION_FILE
     return (
-        all(link.resolve() == target.resolve() for link, target in links) and (lib / QNN_STUB_LIB).is_file()
+        version.is_file()
+        and version.read_text(encoding="utf-8") == LITERT_QNN_SDK
+        and all((lib / name).is_file() for name in (*QNN_HOST_LIBS, QNN_STUB_LIB))
     )
 
 
-def _populate_qnn_dir(root: Path, source: Path, compiler: str) -> None:
-    lib, bundled = root / "lib", _bundled_libs(source)
-    lib.mkdir()
-    for name in QNN_HOST_LIBS:
-        (lib / name).symlink_to(source / name)
-    if bundled.is_dir():
-        (root / bundled.name).symlink_to(bundled, target_is_directory=True)
+def _build_stub(lib: Path, compiler: str) -> None:
     cmd = [compiler, "-shared", "-fPIC", "-x", "c", "-", "-o", str(lib / QNN_STUB_LIB)]
     done = subprocess.run(cmd, input="", capture_output=True, text=True, check=False)
     if done.returncode:

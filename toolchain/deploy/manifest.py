@@ -41,13 +41,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from toolchain.configio import from_dict
+from toolchain.deploy.qnn_pairing import parse_qnn_version
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
 from toolchain.tiling import TileSpec, plan_tiles
 
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.md"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """``major.minor``; bump the minor for additions, the major for changes old readers misread."""
 
 EXAMPLE_PLAN_SIZE = 512
@@ -225,6 +226,9 @@ class GraphFile:
     (``embed_mode=0``); it is listed in :attr:`Manifest.files` too. ``accuracy_psnr_y_db``
     is the graph's PSNR (Y channel) against the float torch model, measured as described
     by ``accuracy_method``; both are ``None`` when verification was skipped.
+    ``qnn_sdk_version`` (schema 1.1) is the QNN SDK that compiled an NPU graph (``None`` for the
+    others): the phone's QNN runtime must be at least as new. A 1.0 manifest has only
+    ``compiler.qnn_sdk_version``; its NPU graphs are read with that version.
     """
 
     file: str
@@ -239,6 +243,7 @@ class GraphFile:
     context_binary: str | None
     accuracy_psnr_y_db: float | None
     accuracy_method: str | None
+    qnn_sdk_version: str | None
 
     def __post_init__(self) -> None:
         _check_relative(self.file, "file")
@@ -255,6 +260,12 @@ class GraphFile:
         if self.context_binary is not None:
             _check_relative(self.context_binary, "context_binary")
         _check_finite(self.accuracy_psnr_y_db, "accuracy_psnr_y_db")
+        if self.qnn_sdk_version is not None:
+            parse_qnn_version(self.qnn_sdk_version)  # ValueError names the bad value
+        if self.artifact is Artifact.QNN_EPCONTEXT and self.qnn_sdk_version is None:
+            raise ValueError(
+                f"graph {self.file} is a QNN context: qnn_sdk_version must name the QNN that built it"
+            )
 
     @property
     def npu_only(self) -> bool:
@@ -386,6 +397,23 @@ def manifest_from_dict(data: Any, where: str = "manifest") -> Manifest:
         raise ToolchainError(f"{where}: {exc}") from None
 
 
+def _graph_qnn_versions_from_1_0(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.0 manifest with each graph's ``qnn_sdk_version`` filled in: the top-level one for NPU graphs."""
+    compiler = data.get("compiler")
+    version = compiler.get("qnn_sdk_version") if isinstance(compiler, dict) else None
+    npu = {a.value for a in (Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT)}
+    graphs = data.get("graphs")
+    if not isinstance(graphs, list):
+        return data
+    filled = [
+        {**g, "qnn_sdk_version": version if g.get("artifact") in npu else None}
+        if isinstance(g, dict) and "qnn_sdk_version" not in g
+        else g
+        for g in graphs
+    ]
+    return {**data, "graphs": filled}
+
+
 def read_manifest(bundle_dir: Path) -> Manifest:
     """Read and strictly validate ``bundle_dir/manifest.json``; every failure is one line."""
     bundle_dir = Path(bundle_dir)
@@ -422,6 +450,8 @@ def read_manifest(bundle_dir: Path) -> Manifest:
             f"bundle {bundle_dir}: manifest schema version {version} is not supported "
             f"(this toolchain reads {ours_major}.x); use a matching toolchain or {REEXPORT}"
         )
+    if minor == 0:
+        data = _graph_qnn_versions_from_1_0(data)
     try:
         return manifest_from_dict(data)
     except ToolchainError as exc:
