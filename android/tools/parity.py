@@ -1,8 +1,10 @@
 """Engine parity: the Kotlin engine + OrtTileRunner against `toolchain upscale --runtime onnx`.
 
 Both sides run the same bundle's host-reference QDQ graph with ONNX Runtime on the CPU
-(graph optimizations off) on the same PNGs: a 300x200 and a 512x512 image made
-deterministically from models/samples/sample.png, and one LR image of ../shared/data/eval.
+(graph optimizations off) on the same PNGs, all made deterministically from the repository's
+models/samples/sample.png: a 300x200 and a 512x512 resize and a 131x97 native-resolution crop
+(odd sizes, a partial last tile). When ../shared/data/eval is beside the repository, one of its LR
+images is added; a clone of the repository alone runs the three sample images.
 The Kotlin side (ai.edgesdsr.ort.ParityMain, run by android/tools/jvm.py) replays the tile
 plan, the blending, the band assembly and the 8-bit rounding; the Python side is the
 toolchain. One line per image::
@@ -58,20 +60,21 @@ def _cover_crop(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def make_inputs(folder: Path) -> list[Path]:
-    """The three test images as RGB PNGs in ``folder`` (deterministic for a given Pillow)."""
+    """The test images as RGB PNGs in ``folder`` (deterministic for a given Pillow)."""
     if not SAMPLE.is_file():
         raise ParityError(f"{SAMPLE} is missing; it ships with the repository")
-    if not EVAL_IMAGE.is_file():
-        raise ParityError(f"{EVAL_IMAGE} is missing; parity needs the shared eval data beside the repository")
     folder.mkdir(parents=True, exist_ok=True)
     with Image.open(SAMPLE) as im:
         sample = im.convert("RGB")
+    left, top = (sample.width - 131) // 2, (sample.height - 97) // 2
     images = {
         "sample_300x200.png": _cover_crop(sample, 300, 200),
         "sample_512x512.png": _cover_crop(sample, 512, 512),
+        "sample_crop_131x97.png": sample.crop((left, top, left + 131, top + 97)),
     }
-    with Image.open(EVAL_IMAGE) as im:
-        images[f"eval_{EVAL_IMAGE.parent.parent.name}_{EVAL_IMAGE.name}"] = im.convert("RGB")
+    if EVAL_IMAGE.is_file():  # an extra, real LR photo, when ../shared is beside the repository
+        with Image.open(EVAL_IMAGE) as im:
+            images[f"eval_{EVAL_IMAGE.parent.parent.name}_{EVAL_IMAGE.name}"] = im.convert("RGB")
     paths = []
     for name, image in images.items():
         path = folder / name
