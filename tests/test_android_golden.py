@@ -26,18 +26,25 @@ from toolchain.configio import dumps_compact
 from toolchain.deploy.bundle import file_entry, verify_bundle, write_manifest
 from toolchain.deploy.host_runner import _Codec, dequantize, open_bundle_runner, quantize
 from toolchain.deploy.manifest import (
+    IO_DTYPES,
+    LAYOUTS,
     MANIFEST_NAME,
     SCHEMA_VERSION,
     Compiler,
     GraphFile,
+    GraphRole,
     IOTensor,
     Manifest,
     QuantParams,
+    Runtime,
     Toolchain,
     example_plan,
     read_manifest,
 )
+from toolchain.deploy.qnn_pairing import APP_QNN_RUNTIME
+from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
+from toolchain.imageio import MAX_INPUT_PIXELS
 from toolchain.tiling import PadMode, TileSpec, _axis_window, blend_window, plan_tiles, ramp, upscale_tiled
 
 GOLDEN = Path(__file__).parent / "golden" / "android"
@@ -237,6 +244,7 @@ def build_bundle(bundle: Path) -> None:
         target="s24-dsp",
         soc="Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75",
         htp_arch="75",
+        npu_soc_models=("SM8650",),
         note="golden test bundle for the Android core (tests/test_android_golden.py)",
         tile_spec=BUNDLE_SPEC.to_json_dict(),
         example_plan_512=example_plan(BUNDLE_SPEC),
@@ -372,7 +380,9 @@ def test_bundle_and_manifest_golden(tmp_path: Path) -> None:
     (tmp_path / "legacy").mkdir()
     shutil.copytree(BUNDLE / "graphs", tmp_path / "legacy" / "graphs")
     (tmp_path / "legacy" / MANIFEST_NAME).write_text(json.dumps(legacy, indent=1), encoding="utf-8")
-    legacy_graphs = [g.qnn_sdk_version for g in verify_bundle(tmp_path / "legacy").graphs]
+    legacy_manifest = verify_bundle(tmp_path / "legacy")
+    legacy_graphs = [g.qnn_sdk_version for g in legacy_manifest.graphs]
+    assert legacy_manifest.npu_soc_models == ()  # 1.0 named no SoC: no phone takes its NPU graphs
     assert legacy_graphs == [g.qnn_sdk_version for g in manifest.graphs]  # NPU graphs take the top-level one
     summary = {
         "target": manifest.target,
@@ -382,6 +392,7 @@ def test_bundle_and_manifest_golden(tmp_path: Path) -> None:
             for g in manifest.graphs
         ],
         "qnn_sdk_version": manifest.compiler.qnn_sdk_version,
+        "npu_soc_models": list(manifest.npu_soc_models),
         "files": len(manifest.files),
     }
     check_golden(
@@ -398,7 +409,8 @@ def test_bundle_and_manifest_golden(tmp_path: Path) -> None:
 def legacy_1_0(manifest: dict[str, Any]) -> dict[str, Any]:
     """The same manifest as schema 1.0 wrote it: no per-graph ``qnn_sdk_version``."""
     graphs = [{k: v for k, v in g.items() if k != "qnn_sdk_version"} for g in manifest["graphs"]]
-    return {**manifest, "schema_version": "1.0", "graphs": graphs}
+    legacy = {k: v for k, v in manifest.items() if k != "npu_soc_models"}
+    return {**legacy, "schema_version": "1.0", "graphs": graphs}
 
 
 def test_ort_io_golden() -> None:
@@ -468,3 +480,22 @@ def test_codec_golden() -> None:
             }
         )
     check_golden("codec.json", {"cases": cases})
+
+
+def test_contract_golden() -> None:
+    """Every value a manifest may carry, in one file the Kotlin core checks against its own enums."""
+    check_golden(
+        "contract.json",
+        {
+            "schema_version": SCHEMA_VERSION,
+            "artifacts": [a.value for a in Artifact],
+            "runtimes": [r.value for r in Runtime],
+            "roles": [r.value for r in GraphRole],
+            "precisions": [p.value for p in Precision],
+            "layouts": list(LAYOUTS),
+            "dtypes": list(IO_DTYPES),
+            "pad_modes": [m.value for m in PadMode],
+            "max_input_pixels": MAX_INPUT_PIXELS,
+            "app_qnn_runtime": APP_QNN_RUNTIME,
+        },
+    )

@@ -24,6 +24,7 @@ from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
 from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
+from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, check_loads_on_app
 from toolchain.deploy.targets import DEFAULT_BUNDLE, Artifact, Precision, default_bundle_dir, get_target  # noqa: E402
 from toolchain.errors import ToolchainError  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
@@ -87,12 +88,21 @@ def test_s24_dsp_bundle_is_fully_offloaded_and_verified(dsp_bundle: Path) -> Non
     assert len(manifest.example_plan_512["tiles"]) == 21 * 21
     report = (dsp_bundle / "report.md").read_text()
     assert "HTP emulator" in report and "QNN" in report
-    # the app's CPU step: the float graph (opset 17, fast InstanceNormalization), not the quantized ones
-    (fallback,) = [g for g in manifest.graphs if g.role.value == "fallback"]
-    assert (fallback.runtime.value, fallback.precision.value) == ("onnxruntime-cpu", "fp32")
-    assert fallback.accuracy_psnr_y_db is not None and fallback.accuracy_psnr_y_db >= 60
-    opsets = {o.domain: o.version for o in onnx.load(dsp_bundle / fallback.file).opset_import}
+    # the app's CPU step: float graphs (ONNX opset 17 with fast InstanceNormalization, and LiteRT for an
+    # app without ONNX Runtime), not the quantized ones
+    fallbacks = {g.runtime.value: g for g in manifest.graphs if g.role.value == "fallback"}
+    assert set(fallbacks) == {"onnxruntime-cpu", "litert-cpu"}
+    for fallback in fallbacks.values():
+        assert fallback.precision.value == "fp32" and fallback.qnn_sdk_version is None
+        assert fallback.accuracy_psnr_y_db is not None and fallback.accuracy_psnr_y_db >= 60
+    opsets = {
+        o.domain: o.version for o in onnx.load(dsp_bundle / fallbacks["onnxruntime-cpu"].file).opset_import
+    }
     assert opsets.get("", opsets.get("ai.onnx")) == 17
+    # each NPU graph records its QNN: the EPContext one loads on the app's runtime, LiteRT's is 2.50.40
+    check_loads_on_app(qnn.qnn_sdk_version, "the EPContext graph")
+    assert npu["litert-npu"].qnn_sdk_version == LITERT_QNN_SDK
+    assert manifest.compiler.qnn_sdk_version == LITERT_QNN_SDK  # the newest, for 1.0 readers
 
 
 def test_manifest_schema_round_trip(dsp_bundle: Path) -> None:

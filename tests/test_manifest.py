@@ -120,6 +120,7 @@ def make_manifest(bundle: Path, graphs: list[tuple[str, str, str, str]], dtype: 
         target="cpu",
         soc="x86_64 / arm64 CPU",
         htp_arch=None,
+        npu_soc_models=(),
         note="",
         tile_spec=SPEC.to_json_dict(),
         example_plan_512=example_plan(SPEC),

@@ -325,7 +325,32 @@ def _quantized_tflite(b: _Build) -> tuple[Path, float | None]:
 
 
 def _litert_route(b: _Build) -> None:
+    """The LiteRT graph at the bundle's precision; beside an NPU graph also a float CPU fallback.
+
+    An NPU bundle's quantized ``.tflite`` is a host reference: its A16W8 kernels take seconds per
+    tile on a CPU. The float graph is what an app without ONNX Runtime runs on any phone's CPU.
+    """
     _quantized_tflite(b)
+    if Artifact.LITERT_AOT in b.target.artifacts and b.precision is not Precision.FP32:
+        _float_tflite_fallback(b)
+
+
+def _float_tflite_fallback(b: _Build) -> None:
+    from toolchain.deploy.litert import run_tflite
+
+    done = b.timed("LiteRT float CPU fallback")
+    lite = b.graphs_dir / f"{b.name}-fp32.tflite"
+    shutil.copyfile(b.float_graphs["tflite"], lite)
+    b.add(
+        lite,
+        Artifact.LITERT,
+        Precision.FP32,
+        Runtime.LITERT_CPU,
+        GraphRole.FALLBACK,
+        b.accuracy(lambda t: run_tflite(lite, t)),
+        "PSNR-Y vs float torch, LiteRT CPU interpreter on the host",
+    )
+    done()
 
 
 def _litert_aot_route(b: _Build) -> None:
@@ -483,6 +508,7 @@ def export_bundle(
             target=target.name,
             soc=target.soc,
             htp_arch=target.htp_arch,
+            npu_soc_models=target.npu_soc_models,
             note=target.note,
             tile_spec=spec.to_json_dict(),
             example_plan_512=example_plan(spec),

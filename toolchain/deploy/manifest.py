@@ -302,6 +302,7 @@ class Manifest:
     target: str
     soc: str
     htp_arch: str | None
+    npu_soc_models: tuple[str, ...]  # schema 1.1: Build.SOC_MODEL values the NPU graphs run on
     note: str
     tile_spec: dict[str, Any]  # TileSpec.to_json_dict()
     example_plan_512: dict[str, Any]  # plan_tiles(512, 512, spec).to_json_dict()
@@ -314,7 +315,7 @@ class Manifest:
     created_utc: str
 
     def __post_init__(self) -> None:
-        _as_tuple(self, "graphs", "files")
+        _as_tuple(self, "graphs", "files", "npu_soc_models")
         if not _VERSION_RE.match(str(self.schema_version)):
             raise ValueError(f"schema_version must be 'major.minor', got {self.schema_version!r}")
         spec = self.parsed_tile_spec()
@@ -397,6 +398,13 @@ def manifest_from_dict(data: Any, where: str = "manifest") -> Manifest:
         raise ToolchainError(f"{where}: {exc}") from None
 
 
+def _upgrade_1_0(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.0 manifest in the 1.1 schema: each NPU graph's ``qnn_sdk_version`` is the top-level one, and
+    ``npu_soc_models`` is empty (1.0 did not name the SoC, so no phone takes its NPU graphs)."""
+    data = _graph_qnn_versions_from_1_0(data)
+    return data if "npu_soc_models" in data else {**data, "npu_soc_models": []}
+
+
 def _graph_qnn_versions_from_1_0(data: dict[str, Any]) -> dict[str, Any]:
     """A 1.0 manifest with each graph's ``qnn_sdk_version`` filled in: the top-level one for NPU graphs."""
     compiler = data.get("compiler")
@@ -451,7 +459,7 @@ def read_manifest(bundle_dir: Path) -> Manifest:
             f"(this toolchain reads {ours_major}.x); use a matching toolchain or {REEXPORT}"
         )
     if minor == 0:
-        data = _graph_qnn_versions_from_1_0(data)
+        data = _upgrade_1_0(data)
     try:
         return manifest_from_dict(data)
     except ToolchainError as exc:

@@ -42,6 +42,11 @@ class Target:
     def is_npu(self) -> bool:
         return self.qnn_soc_model is not None
 
+    @property
+    def npu_soc_models(self) -> tuple[str, ...]:
+        """The phones' ``Build.SOC_MODEL`` values its NPU graphs run on (the manifest carries them)."""
+        return (self.litert_soc,) if self.is_npu and self.litert_soc else ()
+
     def check_precision(self, precision: Precision) -> None:
         if precision not in self.precisions:
             valid = ", ".join(p.value for p in self.precisions)
@@ -55,7 +60,7 @@ TARGETS: dict[str, Target] = {
             name="s24-dsp",
             description="Galaxy S24 Ultra, and S24/S24+ in the US, China and Japan",
             soc="Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75",
-            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.ONNX),
+            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.LITERT, Artifact.ONNX),
             precisions=(Precision.A16W8, Precision.A8W8, Precision.FP16),
             qnn_soc_model="57",
             htp_arch="75",
@@ -65,7 +70,7 @@ TARGETS: dict[str, Target] = {
             name="s25-dsp",
             description="Galaxy S25 series",
             soc="Snapdragon 8 Elite (SM8750), Hexagon HTP v79",
-            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.ONNX),
+            artifacts=(Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT, Artifact.LITERT, Artifact.ONNX),
             precisions=(Precision.A16W8, Precision.A8W8, Precision.FP16),
             qnn_soc_model="69",
             htp_arch="79",
