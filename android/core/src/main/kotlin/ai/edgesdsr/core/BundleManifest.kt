@@ -23,6 +23,13 @@ import kotlinx.serialization.json.JsonArray as JArray
 /** The manifest major version this app reads; another major is [EnhanceError.UnsupportedSchema]. */
 const val MANIFEST_SCHEMA_MAJOR = 1
 
+/**
+ * The newest manifest minor version this app knows (`toolchain.deploy.manifest.SCHEMA_VERSION`
+ * 1.1): minor 1 added `graphs[].qnn_sdk_version`. A 1.0 manifest is still read, its NPU graphs
+ * taking the top-level `compiler.qnn_sdk_version`; a newer minor is read when its keys are known.
+ */
+const val MANIFEST_SCHEMA_MINOR = 1
+
 /** Side of the LR image whose plan the manifest carries as `example_plan_512`. */
 const val EXAMPLE_PLAN_SIZE = 512
 
@@ -97,7 +104,11 @@ data class IoTensor(
 /** A bundle file with its size and sha256 (path relative to the bundle folder). */
 data class FileEntry(val file: String, val sha256: String, val sizeBytes: Long)
 
-/** One graph of the bundle (see toolchain `GraphFile`). */
+/**
+ * One graph of the bundle (see toolchain `GraphFile`). [qnnSdkVersion] (schema 1.1) is the QNN SDK
+ * that compiled an NPU graph (e.g. `v2.49.40.260812120000`, null for the other graphs): the phone's
+ * QNN runtime must be at least as new ([QnnCompatibility]).
+ */
 data class GraphFile(
     val file: String,
     val sha256: String,
@@ -111,12 +122,17 @@ data class GraphFile(
     val contextBinary: String?,
     val accuracyPsnrYDb: Double?,
     val accuracyMethod: String?,
+    val qnnSdkVersion: String?,
 )
 
 /** The toolchain that wrote the bundle. */
 data class ToolchainInfo(val version: String, val gitCommit: String?)
 
-/** Versions of the tools that compiled the graphs (null: tool not used). */
+/**
+ * Versions of the tools that compiled the graphs (null: tool not used). Since schema 1.1 the QNN
+ * that matters for loading is each NPU graph's [GraphFile.qnnSdkVersion]; [qnnSdkVersion] here is
+ * informational (a 1.0 manifest's NPU graphs are read with it).
+ */
 data class CompilerInfo(
     val qnnSdkVersion: String?,
     val litertVersion: String?,
@@ -163,10 +179,17 @@ data class BundleManifest(
             if (match.groupValues[1].toInt() != MANIFEST_SCHEMA_MAJOR) {
                 throw EnhanceError.UnsupportedSchema(version, MANIFEST_SCHEMA_MAJOR)
             }
+            val minor = match.groupValues[2].toInt()
+            val data = if (minor == 0) graphQnnVersionsFrom10(root) else root
             try {
-                return ManifestReader.manifest(root)
+                return ManifestReader.manifest(data)
             } catch (error: ManifestException) {
-                throw EnhanceError.ManifestInvalid(error.message!!)
+                val newer = if (minor > MANIFEST_SCHEMA_MINOR) {
+                    " (written by a newer toolchain: schema $version, this app reads $MANIFEST_SCHEMA_MAJOR.$MANIFEST_SCHEMA_MINOR)"
+                } else {
+                    ""
+                }
+                throw EnhanceError.ManifestInvalid(error.message!! + newer)
             }
         }
 
@@ -174,6 +197,26 @@ data class BundleManifest(
         fun examplePlanJson(spec: TileSpec): JsonObject = planJson(planTiles(EXAMPLE_PLAN_SIZE, EXAMPLE_PLAN_SIZE, spec))
 
         internal val VERSION_RE = Regex("^(\\d+)\\.(\\d+)$")
+
+        /** Artifacts of NPU graphs, which a 1.0 manifest reads with `compiler.qnn_sdk_version`. */
+        private val NPU_ARTIFACTS = setOf(Artifact.QNN_EPCONTEXT.json, Artifact.LITERT_AOT.json)
+
+        /**
+         * A schema 1.0 manifest with each graph's `qnn_sdk_version` filled in: the top-level
+         * `compiler.qnn_sdk_version` for NPU graphs (`qnn_epcontext`, `litert_aot`), null for the
+         * others; graphs that already have the key, and non-object entries, are left for the strict
+         * reader (toolchain `_graph_qnn_versions_from_1_0`).
+         */
+        internal fun graphQnnVersionsFrom10(root: JsonObject): JsonObject {
+            val version = (root["compiler"] as? JsonObject)?.get("qnn_sdk_version") ?: JsonNull
+            val graphs = root["graphs"] as? JsonArray ?: return root
+            val filled = graphs.map { g ->
+                if (g !is JsonObject || "qnn_sdk_version" in g) return@map g
+                val artifact = (g["artifact"] as? JsonPrimitive)?.takeIf { it.isString }?.content
+                JsonObject(g + ("qnn_sdk_version" to if (artifact in NPU_ARTIFACTS) version else JsonNull))
+            }
+            return JsonObject(root + ("graphs" to JsonArray(filled)))
+        }
     }
 }
 
@@ -405,7 +448,7 @@ internal object ManifestReader {
             element,
             listOf(
                 "file", "sha256", "size_bytes", "artifact", "precision", "runtime", "role", "inputs", "outputs",
-                "context_binary", "accuracy_psnr_y_db", "accuracy_method",
+                "context_binary", "accuracy_psnr_y_db", "accuracy_method", "qnn_sdk_version",
             ),
         )
         val file = f.str("file")
@@ -420,13 +463,18 @@ internal object ManifestReader {
         val context = f.strOrNull("context_binary")
         val psnr = f.doubleOrNull("accuracy_psnr_y_db")
         val method = f.strOrNull("accuracy_method")
+        val qnn = f.strOrNull("qnn_sdk_version")
         checkRelative(file, "file")?.let { f.check(false) { it } }
         checkSha(sha, "sha256 of $file")?.let { f.check(false) { it } }
         f.check(size >= 0) { "size_bytes of $file must be >= 0, got $size" }
         f.check(inputs.isNotEmpty() && outputs.isNotEmpty()) { "graph $file needs at least one input and one output" }
         if (context != null) checkRelative(context, "context_binary")?.let { f.check(false) { it } }
         finite(psnr, "accuracy_psnr_y_db")?.let { f.check(false) { it } }
-        return GraphFile(file, sha, size, artifact, precision, runtime, role, inputs, outputs, context, psnr, method)
+        if (qnn != null) f.check(QnnVersion.parse(qnn) != null) { "not a QNN version: '$qnn'" }
+        f.check(!(artifact == Artifact.QNN_EPCONTEXT && qnn == null)) {
+            "graph $file is a QNN context: qnn_sdk_version must name the QNN that built it"
+        }
+        return GraphFile(file, sha, size, artifact, precision, runtime, role, inputs, outputs, context, psnr, method, qnn)
     }
 
     private val MANIFEST_KEYS = listOf(

@@ -74,7 +74,9 @@ object FallbackPolicy {
      * Plans the fallback chain. [available] are the runners this build can construct (a
      * build without the QNN AARs leaves out [RunnerKind.ORT_QNN_HTP]); [order] is the
      * accelerator order. Within an accelerator, `fallback` graphs come before
-     * `host-reference` ones, otherwise manifest order.
+     * `host-reference` ones, otherwise manifest order. Each NPU graph is ruled out on its own
+     * when the QNN that compiled it ([GraphFile.qnnSdkVersion]) is newer than
+     * [DeviceInfo.qnnRuntime] (a context binary does not load on an older QNN runtime).
      */
     fun plan(
         manifest: BundleManifest,
@@ -100,7 +102,8 @@ object FallbackPolicy {
             for (c in graphs) {
                 val problem = when {
                     c.kind !in available -> "this build has no ${c.kind.label} runtime"
-                    c.kind == RunnerKind.ORT_QNN_HTP -> QnnCompatibility.problem(manifest.compiler.qnnSdkVersion, device.qnnRuntime)
+                    // each NPU graph against the phone's QNN runtime, with the QNN that compiled that graph
+                    c.accelerator == Accelerator.NPU -> QnnCompatibility.problem(c.graph.qnnSdkVersion, device.qnnRuntime)
                     else -> null
                 }
                 if (problem == null) candidates += c else skipped += FallbackAttempt(accelerator, problem, c.graph.file)

@@ -8,10 +8,16 @@ import org.junit.jupiter.api.Test
 import java.io.File
 
 class FallbackTest {
-    /** The golden bundle: NPU EPContext graph (QNN 2.51), a uint8 CPU fallback and a float host reference. */
+    /** The golden bundle: NPU EPContext graph (QNN v2.49.40.x), a uint8 CPU fallback and a float host reference. */
     private val manifest = BundleVerifier.readManifest(DirectoryBundle(File(Golden.dir, "bundle")))
     private val all = RunnerKind.entries.toSet()
-    private val snapdragon = DeviceInfo(socModel = "SM8650", qnnRuntime = QnnVersion(2, 51, 0))
+
+    /** An S24 with this app's QNN runtime ([AppRuntime.qnn], 2.50.0). */
+    private val snapdragon = DeviceInfo(socModel = "SM8650")
+
+    /** The golden manifest with its EPContext graph's (only its graph's) QNN version set to [qnn]. */
+    private fun npuGraphQnn(qnn: String): BundleManifest =
+        manifest.copy(graphs = manifest.graphs.map { if (it.artifact == Artifact.QNN_EPCONTEXT) it.copy(qnnSdkVersion = qnn) else it })
 
     @Test
     fun `NPU first on the SoC the bundle was compiled for, then CPU fallback before host reference`() {
@@ -48,17 +54,78 @@ class FallbackTest {
     }
 
     @Test
-    fun `a QNN runtime older than the compiler rules the NPU graph out`() {
+    fun `the app's QNN runtime is 2_50_0 and loads the golden graph's QNN 2_49_40`() {
+        assertEquals(QnnVersion(2, 50, 0), AppRuntime.qnn)
+        assertEquals(AppRuntime.qnn, snapdragon.qnnRuntime)
+        assertEquals("v2.49.40.260812120000", manifest.graphs[0].qnnSdkVersion)
+        val plan = FallbackPolicy.plan(manifest, snapdragon, all)
+        assertEquals(RunnerKind.ORT_QNN_HTP, plan.candidates.first().kind)
+        assertTrue(plan.skipped.none { it.accelerator == Accelerator.NPU }, plan.skipped.toString())
+    }
+
+    @Test
+    fun `an EPContext graph compiled with a QNN newer than the app's runtime is skipped naming both versions`() {
+        val plan = FallbackPolicy.plan(npuGraphQnn("2.51.0"), snapdragon, all)
+        assertTrue(plan.candidates.none { it.accelerator == Accelerator.NPU })
+        assertEquals(listOf(RunnerKind.ORT_CPU, RunnerKind.ORT_CPU), plan.candidates.map { it.kind })
+        val npu = plan.skipped.single { it.accelerator == Accelerator.NPU }
+        assertEquals("graphs/nearest_ctx.onnx", npu.graph)
+        assertEquals(
+            "the NPU graph was compiled with QNN 2.51.0 but this app's QNN runtime is 2.50.0; " +
+                "re-export the bundle with QNN <= 2.50.0 or update the app",
+            npu.reason,
+        )
+        // the same graph at the QNN that onnxruntime-qnn 2.5.0 writes is accepted
+        val older = FallbackPolicy.plan(npuGraphQnn("v2.49.40.260812120000"), snapdragon, all)
+        assertEquals(RunnerKind.ORT_QNN_HTP to "graphs/nearest_ctx.onnx", older.candidates.first().let { it.kind to it.graph.file })
+        assertTrue(older.skipped.none { it.accelerator == Accelerator.NPU })
+        // exactly the runtime's version loads; one patch above does not
+        assertTrue(FallbackPolicy.plan(npuGraphQnn("2.50.0"), snapdragon, all).skipped.none { it.accelerator == Accelerator.NPU })
+        assertTrue(FallbackPolicy.plan(npuGraphQnn("2.50.40"), snapdragon, all).skipped.single { it.accelerator == Accelerator.NPU }
+            .reason.startsWith("the NPU graph was compiled with QNN 2.50.40 but this app's QNN runtime is 2.50.0"))
+    }
+
+    @Test
+    fun `the check uses each graph's QNN version, not the top-level compiler one`() {
+        val newerTop = manifest.copy(compiler = manifest.compiler.copy(qnnSdkVersion = "v2.51.0.260929181845"))
+        assertEquals(RunnerKind.ORT_QNN_HTP, FallbackPolicy.plan(newerTop, snapdragon, all).candidates.first().kind)
+        val olderTop = npuGraphQnn("2.51.0").let { it.copy(compiler = it.compiler.copy(qnnSdkVersion = "2.49.40")) }
+        assertTrue(FallbackPolicy.plan(olderTop, snapdragon, all).candidates.none { it.accelerator == Accelerator.NPU })
+    }
+
+    @Test
+    fun `each NPU graph is checked on its own (EPContext on QNN 2_49_40 kept, LiteRT AOT on 2_50_40 skipped)`() {
+        val epcontext = manifest.graphs[0]
+        val aot = epcontext.copy(
+            file = "graphs/nearest_aot.tflite", artifact = Artifact.LITERT_AOT, runtime = GraphRuntime.LITERT_NPU,
+            contextBinary = null, qnnSdkVersion = "2.50.40",
+        )
+        val both = manifest.copy(graphs = listOf(aot) + manifest.graphs)
+        val plan = FallbackPolicy.plan(both, snapdragon, all)
+        assertEquals(
+            listOf(RunnerKind.ORT_QNN_HTP to epcontext.file, RunnerKind.ORT_CPU to "graphs/nearest-u8.onnx", RunnerKind.ORT_CPU to "graphs/nearest.onnx"),
+            plan.candidates.map { it.kind to it.graph.file },
+        )
+        val skipped = plan.skipped.single { it.accelerator == Accelerator.NPU }
+        assertEquals(aot.file, skipped.graph)
+        assertTrue(skipped.reason.startsWith("the NPU graph was compiled with QNN 2.50.40 but this app's QNN runtime is 2.50.0"), skipped.reason)
+        // a newer phone runtime takes both
+        val newer = FallbackPolicy.plan(both, snapdragon.copy(qnnRuntime = QnnVersion(2, 51, 0)), all)
+        assertEquals(listOf(RunnerKind.LITERT_NPU, RunnerKind.ORT_QNN_HTP), newer.candidates.take(2).map { it.kind })
+    }
+
+    @Test
+    fun `a QNN runtime older than the graph's QNN rules the NPU graph out`() {
         val plan = FallbackPolicy.plan(manifest, snapdragon.copy(qnnRuntime = QnnVersion(2, 49, 0)), all)
         assertTrue(plan.candidates.none { it.accelerator == Accelerator.NPU })
         val npu = plan.skipped.single { it.accelerator == Accelerator.NPU }
         assertEquals("graphs/nearest_ctx.onnx", npu.graph)
-        assertTrue(npu.reason.startsWith("the NPU graph was compiled with QNN 2.51.0 but this app's QNN runtime is 2.49.0"), npu.reason)
+        assertTrue(npu.reason.startsWith("the NPU graph was compiled with QNN 2.49.40 but this app's QNN runtime is 2.49.0"), npu.reason)
     }
 
     @Test
     fun `runners missing from the build are skipped, unknown SoC still tries the NPU`() {
-        val plan = FallbackPolicy.plan(manifest, DeviceInfo(socModel = null, qnnRuntime = QnnVersion(2, 51, 0)), setOf(RunnerKind.ORT_QNN_HTP))
+        val plan = FallbackPolicy.plan(manifest, DeviceInfo(socModel = null), setOf(RunnerKind.ORT_QNN_HTP))
         assertEquals(listOf(RunnerKind.ORT_QNN_HTP), plan.candidates.map { it.kind })
         assertEquals(2, plan.skipped.count { it.reason == "this build has no ONNX Runtime CPU runtime" })
     }
@@ -80,12 +147,15 @@ class FallbackTest {
 
     @Test
     fun `QNN versions parse and compare like the manifest writes them`() {
-        assertEquals(QnnVersion(2, 51, 0), QnnVersion.parse("v2.51.0.260929181845"))
-        assertEquals(QnnVersion(2, 49, 0), QnnVersion.parse("2.49"))
+        assertEquals(QnnVersion(2, 49, 40), QnnVersion.parse("v2.49.40.260812120000"))
+        assertEquals(QnnVersion(2, 50, 40), QnnVersion.parse("2.50.40"))
+        assertEquals(QnnVersion(2, 50, 0), QnnVersion.parse("2.50"))
         assertNull(QnnVersion.parse("latest"))
-        assertNull(QnnCompatibility.problem("v2.49.0.1", QnnVersion(2, 49, 0)))
-        assertNull(QnnCompatibility.problem("2.48.7", QnnVersion(2, 49, 0)))
-        assertTrue(QnnCompatibility.problem("2.49.1", QnnVersion(2, 49, 0))!!.contains("compiled with QNN 2.49.1"))
+        assertNull(QnnVersion.parse("two"))
+        assertNull(QnnCompatibility.problem("v2.49.40.260812120000")) // the app's runtime, 2.50.0
+        assertNull(QnnCompatibility.problem("v2.50.0.1", QnnVersion(2, 50, 0)))
+        assertNull(QnnCompatibility.problem("2.49.40", QnnVersion(2, 50, 0)))
+        assertTrue(QnnCompatibility.problem("2.50.1")!!.contains("compiled with QNN 2.50.1 but this app's QNN runtime is 2.50.0"))
         assertTrue(QnnCompatibility.problem(null)!!.contains("does not record"))
         assertTrue(QnnCompatibility.problem("banana")!!.contains("'banana'"))
     }

@@ -4,6 +4,7 @@ import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.boolean
+import kotlinx.serialization.json.contentOrNull
 import kotlinx.serialization.json.int
 import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonObject
@@ -141,10 +142,12 @@ class GoldenTest {
         val summary = manifests.getValue("valid_summary").jsonObject
         assertEquals(summary.getValue("target").jsonPrimitive.content, manifest.target)
         assertEquals(Golden.spec(summary.getValue("tile_spec")), manifest.tileSpec)
+        // file, artifact, runtime, role and the graph's own QNN version (null for the non-NPU graphs)
         assertEquals(
-            summary.getValue("graphs").jsonArray.map { g -> g.jsonArray.map { it.jsonPrimitive.content } },
-            manifest.graphs.map { listOf(it.file, it.artifact.json, it.runtime.json, it.role.json) },
+            summary.getValue("graphs").jsonArray.map { g -> g.jsonArray.map { it.jsonPrimitive.contentOrNull } },
+            manifest.graphs.map { listOf(it.file, it.artifact.json, it.runtime.json, it.role.json, it.qnnSdkVersion) },
         )
+        assertEquals("v2.49.40.260812120000", manifest.graphs.single { it.artifact == Artifact.QNN_EPCONTEXT }.qnnSdkVersion)
         assertEquals(summary.getValue("qnn_sdk_version").jsonPrimitive.content, manifest.compiler.qnnSdkVersion)
         assertEquals(summary.getValue("files").jsonPrimitive.int, manifest.files.size)
         assertEquals(QuantParams(1.0 / 255, 0, "uint8"), manifest.graphs[2].inputs[0].quant)
@@ -174,6 +177,20 @@ class GoldenTest {
             assertTrue(error.message!!.contains(mention), "$name: '${error.message}' does not mention '$mention'")
             assertTrue('\n' !in error.message!!, "$name: one line")
         }
+    }
+
+    @Test
+    fun `a schema 1_0 manifest is read with the top-level QNN version on its NPU graphs`() {
+        val legacy = manifests.getValue("legacy_1_0").jsonObject
+        val json = legacy.getValue("manifest").jsonObject
+        assertTrue(json.getValue("graphs").jsonArray.none { "qnn_sdk_version" in it.jsonObject }, "1.0 graphs have no QNN key")
+        val manifest = BundleManifest.parse(json.toString())
+        assertEquals("1.0", manifest.schemaVersion)
+        assertEquals(
+            legacy.getValue("graph_qnn_sdk_versions").jsonArray.map { it.jsonPrimitive.contentOrNull },
+            manifest.graphs.map { it.qnnSdkVersion },
+        )
+        assertEquals(BundleVerifier.readManifest(DirectoryBundle(bundle)).graphs, manifest.graphs)
     }
 
     @Test

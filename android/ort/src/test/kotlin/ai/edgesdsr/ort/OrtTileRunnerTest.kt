@@ -7,7 +7,6 @@ import ai.edgesdsr.core.DeviceInfo
 import ai.edgesdsr.core.DirectoryBundle
 import ai.edgesdsr.core.EnhanceError
 import ai.edgesdsr.core.FallbackPolicy
-import ai.edgesdsr.core.QnnVersion
 import ai.edgesdsr.core.RunnerKind
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.jsonArray
@@ -77,7 +76,7 @@ class OrtTileRunnerTest {
 
     @Test
     fun `fallback opens the CPU graph after the NPU fails, recording why`() {
-        val device = DeviceInfo(socModel = "SM8650", qnnRuntime = QnnVersion(2, 51, 0))
+        val device = DeviceInfo(socModel = "SM8650") // the app's QNN runtime, which loads the golden graph's QNN 2.49.40
         val plan = FallbackPolicy.plan(manifest, device, setOf(RunnerKind.ORT_QNN_HTP, RunnerKind.ORT_CPU))
         assertEquals(listOf(RunnerKind.ORT_QNN_HTP, RunnerKind.ORT_CPU, RunnerKind.ORT_CPU), plan.candidates.map { it.kind })
         val qnn = QnnSetup(pluginLibrary = "/nonexistent/libonnxruntime_providers_qnn.so")

@@ -109,7 +109,7 @@ class BenchResultTest {
 
     private fun graph(file: String) = GraphFile(
         file, "0".repeat(64), 1, Artifact.ONNX, Precision.A16W8, GraphRuntime.ONNXRUNTIME_CPU, GraphRole.FALLBACK,
-        emptyList(), emptyList(), null, null, null,
+        emptyList(), emptyList(), null, null, null, null,
     )
 
     @Test
