@@ -89,3 +89,35 @@ def test_a_terminal_sees_that_torch_is_loading_and_the_line_is_erased() -> None:
     os.close(master)
     assert proc.returncode == 0 and b"s24-dsp" in out
     assert seen.decode() == LOADING + ERASE_LINE
+
+
+@pytest.mark.parametrize("name", ["[/b].png", "scan [final].png", "[bold]x.png"])
+def test_user_strings_print_literally_not_as_rich_markup(tmp_path: Path, name: str) -> None:
+    """Issue 26, item 1: a path with brackets is neither styled, swallowed nor a MarkupError."""
+    from test_cli import assert_one_line_error, invoke, photo
+
+    from toolchain.model.config import load_preset
+    from toolchain.model.edge_sdsr import EdgeSDSR
+
+    ckpt = tmp_path / "ckpt"
+    EdgeSDSR(load_preset("tiny")).save_pretrained(ckpt)
+    folder = tmp_path / "[x]"
+    out = folder / f"out {name}"
+    for path in (folder / name, out):
+        path.parent.mkdir(parents=True, exist_ok=True)  # "[/b].png" is the file "b].png" in "["
+    photo(40, 30).save(folder / name)
+    result = invoke("upscale", folder / name, "-o", out, "-c", ckpt)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and str(out) in result.output
+    missing = invoke("upscale", folder / f"missing {name}", "-o", tmp_path / "o.png", "-c", ckpt)
+    assert_one_line_error(missing, f"missing {name}")
+
+
+def test_hints_keep_their_brackets() -> None:
+    from rich.console import Console
+
+    from toolchain.cli import common
+
+    console = Console(file=None, record=True, markup=False, highlight=False, width=200)
+    console.print(common.labelled("error:", "bold red", "install `.[bench]` or [bold]this[/]"))
+    assert console.export_text().strip() == "error: install `.[bench]` or [bold]this[/]"

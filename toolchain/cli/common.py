@@ -21,6 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click: not `click.`
 from typer.core import TyperGroup
 
@@ -36,9 +37,10 @@ from toolchain.deploy.targets import TARGETS, Precision, Target, get_target
 from toolchain.errors import ToolchainError
 
 # soft_wrap: a line is never broken at the terminal width (or at 80 columns when piped), so every
-# stdout line a script parses stays one line.
-err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console(soft_wrap=True)
+# stdout line a script parses stays one line. markup and highlight off: user-supplied text (paths,
+# messages, hints such as `.[bench]`) is printed literally; styles are applied with rich Text.
+err_console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+out_console = Console(soft_wrap=True, markup=False, highlight=False)
 
 
 def print_json(value: Any) -> None:
@@ -46,9 +48,19 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def labelled(label: str, style: str, message: str) -> Text:
+    """``<label> <message>`` with only the label styled: the message is never parsed as markup."""
+    return Text.assemble((label, style), " ", message)
+
+
 def print_error(message: str) -> None:
     """The one form of every error the CLI reports: ``error: <message>`` on one stderr line."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(labelled("error:", "bold red", message))
+
+
+def print_warning(message: str, console: Console = err_console) -> None:
+    """``warning: <message>`` on one stderr line."""
+    console.print(labelled("warning:", "yellow", message))
 
 
 def _print_error(exc: ToolchainError) -> None:
@@ -96,7 +108,7 @@ def progress_bar() -> Progress:
     Only on a terminal: redirected to a file or pipe it would print nothing but a blank line.
     """
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

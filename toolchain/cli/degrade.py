@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolchain.cli.common import JsonOption, err_console, out_console, print_json, progress_bar
+from toolchain.cli.common import JsonOption, out_console, print_json, print_warning, progress_bar
 from toolchain.data.degradations import DegradationConfig, DegradationKind
 from toolchain.data.probes import Probe
 from toolchain.data.synthetic_pairs import make_pairs
@@ -57,8 +57,7 @@ def degrade(
             lambda i, n: progress.update(task, completed=i, total=n),
         )
     if skipped:
-        warning = f"[yellow]warning:[/] skipped {len(skipped)} file(s), e.g. {skipped[0]}"
-        err_console.print(warning, highlight=False)
+        print_warning(f"skipped {len(skipped)} file(s), e.g. {skipped[0]}")
     if as_json:
         print_json(
             {

@@ -18,6 +18,7 @@ from toolchain.cli.common import (
     err_console,
     out_console,
     print_json,
+    print_warning,
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
@@ -178,7 +179,7 @@ def export(
                 f"  {g.file}: {g.runtime.value} {g.precision.value} ({g.role.value}) {acc}", highlight=False
             )
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        print_warning(warning)
     if target.note:
         err_console.print(f"note: {target.note}", highlight=False)
     if as_json:

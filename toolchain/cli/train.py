@@ -50,7 +50,7 @@ def train(
         torch.set_num_threads(threads)
     config, folders = load_recipe(recipe)
     with distributed(device) as ctx:
-        console = Console(stderr=True, quiet=not ctx.is_main)
+        console = Console(stderr=True, quiet=not ctx.is_main, markup=False, highlight=False)
         final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
     if not ctx.is_main:
         return

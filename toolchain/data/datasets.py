@@ -90,7 +90,7 @@ class HRCropSampler:
                 else:
                     skipped.append(f"{path} is smaller than the {crop} px crop")
         if skipped:
-            console.print(f"[yellow]warning:[/] skipped {len(skipped)} file(s), e.g. {skipped[0]}")
+            console.print(f"warning: skipped {len(skipped)} file(s), e.g. {skipped[0]}", markup=False)
         if not images:
             raise ToolchainError(f"no usable training images in {', '.join(map(str, roots))}")
         return cls(images, crop)
