@@ -25,8 +25,10 @@ const val MANIFEST_SCHEMA_MAJOR = 1
 
 /**
  * The newest manifest minor version this app knows (`toolchain.deploy.manifest.SCHEMA_VERSION`
- * 1.1): minor 1 added `graphs[].qnn_sdk_version`. A 1.0 manifest is still read, its NPU graphs
- * taking the top-level `compiler.qnn_sdk_version`; a newer minor is read when its keys are known.
+ * 1.1): minor 1 added `graphs[].qnn_sdk_version` and the top-level `npu_soc_models`. A 1.0
+ * manifest is still read, its NPU graphs taking the top-level `compiler.qnn_sdk_version` and its
+ * `npu_soc_models` empty (1.0 named no SoC, so no phone takes its NPU graphs); a newer minor is
+ * read when its keys are known.
  */
 const val MANIFEST_SCHEMA_MINOR = 1
 
@@ -140,7 +142,11 @@ data class CompilerInfo(
     val minRuntimeNote: String,
 )
 
-/** A parsed, validated `manifest.json`; build it with [BundleManifest.parse]. */
+/**
+ * A parsed, validated `manifest.json`; build it with [BundleManifest.parse]. [npuSocModels]
+ * (schema 1.1 `npu_soc_models`) are the phones' `Build.SOC_MODEL` values the bundle's NPU graphs
+ * run on (e.g. `SM8650` for s24-dsp); empty for a bundle without NPU graphs and for a 1.0 bundle.
+ */
 data class BundleManifest(
     val schemaVersion: String,
     val modelId: String,
@@ -149,6 +155,7 @@ data class BundleManifest(
     val target: String,
     val soc: String,
     val htpArch: String?,
+    val npuSocModels: List<String>,
     val note: String,
     val tileSpec: TileSpec,
     val graphs: List<GraphFile>,
@@ -180,7 +187,7 @@ data class BundleManifest(
                 throw EnhanceError.UnsupportedSchema(version, MANIFEST_SCHEMA_MAJOR)
             }
             val minor = match.groupValues[2].toInt()
-            val data = if (minor == 0) graphQnnVersionsFrom10(root) else root
+            val data = if (minor == 0) upgrade10(root) else root
             try {
                 return ManifestReader.manifest(data)
             } catch (error: ManifestException) {
@@ -200,6 +207,16 @@ data class BundleManifest(
 
         /** Artifacts of NPU graphs, which a 1.0 manifest reads with `compiler.qnn_sdk_version`. */
         private val NPU_ARTIFACTS = setOf(Artifact.QNN_EPCONTEXT.json, Artifact.LITERT_AOT.json)
+
+        /**
+         * A schema 1.0 manifest in the 1.1 schema (toolchain `_upgrade_1_0`): each NPU graph's
+         * `qnn_sdk_version` is the top-level one ([graphQnnVersionsFrom10]), and `npu_soc_models`
+         * is empty when absent (1.0 did not name the SoC, so no phone takes its NPU graphs).
+         */
+        internal fun upgrade10(root: JsonObject): JsonObject {
+            val filled = graphQnnVersionsFrom10(root)
+            return if ("npu_soc_models" in filled) filled else JsonObject(filled + ("npu_soc_models" to JsonArray(emptyList())))
+        }
 
         /**
          * A schema 1.0 manifest with each graph's `qnn_sdk_version` filled in: the top-level
@@ -281,8 +298,11 @@ internal object ManifestReader {
         "^(\\d{4})-(\\d{2})-(\\d{2})(?:[T ](\\d{2})(?::(\\d{2})(?::(\\d{2})(?:[.,]\\d{1,6})?)?)?" +
             "(?:Z|[+-]\\d{2}(?::?\\d{2})?)?)?$",
     )
-    private val IO_DTYPES = listOf("float32", "float16") + QuantParams.QUANT_RANGES.keys
-    private val LAYOUTS = listOf("NHWC", "NCHW")
+    /** Graph I/O dtypes (toolchain `IO_DTYPES`). */
+    val IO_DTYPES: List<String> = listOf("float32", "float16") + QuantParams.QUANT_RANGES.keys
+
+    /** Graph I/O layouts (toolchain `LAYOUTS`). */
+    val LAYOUTS: List<String> = listOf("NHWC", "NCHW")
     private val UNHASHED = listOf(MANIFEST_NAME, REPORT_NAME)
 
     fun typeName(e: JsonElement): String = when {
@@ -478,7 +498,7 @@ internal object ManifestReader {
     }
 
     private val MANIFEST_KEYS = listOf(
-        "schema_version", "model_id", "preset", "scale", "target", "soc", "htp_arch", "note", "tile_spec",
+        "schema_version", "model_id", "preset", "scale", "target", "soc", "htp_arch", "npu_soc_models", "note", "tile_spec",
         "example_plan_512", "graphs", "files", "verify_skipped", "accuracy_threshold_db", "toolchain", "compiler",
         "created_utc",
     )
@@ -497,6 +517,10 @@ internal object ManifestReader {
         val target = f.str("target")
         val soc = f.str("soc")
         val htpArch = f.strOrNull("htp_arch")
+        val npuSocModels = f.list("npu_soc_models").mapIndexed { i, e ->
+            (e as? JsonPrimitive)?.takeIf { it.isString }?.content
+                ?: fail("${f.at("npu_soc_models")}[$i]: expected str, got ${repr(e)}")
+        }
         val note = f.str("note")
         val graphs = f.list("graphs").mapIndexed { i, e -> graph(e, "$where.graphs[$i]") }
         val files = f.list("files").mapIndexed { i, e -> fileEntry(e, "$where.files[$i]") }
@@ -540,7 +564,7 @@ internal object ManifestReader {
             }
         }
         return BundleManifest(
-            schemaVersion, modelId, preset, scale, target, soc, htpArch, note, spec, graphs, files,
+            schemaVersion, modelId, preset, scale, target, soc, htpArch, npuSocModels, note, spec, graphs, files,
             verifySkipped, threshold, toolchain, compiler, created,
         )
     }

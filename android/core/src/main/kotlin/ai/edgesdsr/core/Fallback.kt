@@ -46,21 +46,12 @@ data class Opened<R>(val runner: R, val candidate: Candidate, val attempts: List
  * The accelerator fallback policy: a pure function of the manifest, the device and the
  * runners this build has. The order is data ([DEFAULT_ORDER]); for each accelerator the
  * usable graphs of the bundle become [Candidate]s, everything ruled out is recorded with a
- * reason the app logs and shows ("NPU: bundle is for SM8650, this phone is s5e9945").
+ * reason the app logs and shows ("NPU not used: the bundle's NPU graph is for SM8650 (s24-dsp), this
+ * phone's SoC is s5e9945"); the SoCs are the manifest's `npu_soc_models`.
  */
 object FallbackPolicy {
     /** NPU first, then GPU, then CPU. */
     val DEFAULT_ORDER: List<Accelerator> = listOf(Accelerator.NPU, Accelerator.GPU, Accelerator.CPU)
-
-    /** SoC models (`Build.SOC_MODEL`) each export target's NPU graphs are compiled for. */
-    val TARGET_SOCS: Map<String, Set<String>> = mapOf(
-        "s24-dsp" to setOf("SM8650"),
-        "s25-dsp" to setOf("SM8750"),
-        "s24-exynos" to setOf("s5e9945"),
-    )
-
-    /** Targets whose bundles hold no NPU graph (no offline NPU compiler exists for them). */
-    val NO_NPU_TARGETS: Set<String> = setOf("s24-exynos")
 
     private fun runnerFor(graph: GraphFile): RunnerKind? = when (graph.runtime) {
         GraphRuntime.ONNXRUNTIME_QNN -> RunnerKind.ORT_QNN_HTP.takeIf { graph.artifact == Artifact.QNN_EPCONTEXT }
@@ -74,7 +65,9 @@ object FallbackPolicy {
      * Plans the fallback chain. [available] are the runners this build can construct (a
      * build without the QNN AARs leaves out [RunnerKind.ORT_QNN_HTP]); [order] is the
      * accelerator order. Within an accelerator, `fallback` graphs come before
-     * `host-reference` ones, otherwise manifest order. Each NPU graph is ruled out on its own
+     * `host-reference` ones, otherwise manifest order. The NPU is tried only on a phone whose
+     * SoC ([DeviceInfo.socModel]) is one of the bundle's [BundleManifest.npuSocModels] (an
+     * unknown SoC, before API 31, tries it and lets QNN decide). Each NPU graph is ruled out on its own
      * when the QNN that compiled it ([GraphFile.qnnSdkVersion]) is newer than
      * [DeviceInfo.qnnRuntime] (a context binary does not load on an older QNN runtime).
      */
@@ -114,14 +107,27 @@ object FallbackPolicy {
 
     private fun noGraphReason(accelerator: Accelerator, manifest: BundleManifest): String = when (accelerator) {
         Accelerator.NPU ->
-            if (manifest.target in NO_NPU_TARGETS) "no NPU graph: target ${manifest.target} has no offline NPU compiler"
+            if (manifest.npuSocModels.isEmpty()) "this bundle has no NPU graph for any phone"
             else "the bundle has no NPU graph"
         Accelerator.GPU -> "the bundle has no GPU graph (an fp16 .tflite for LiteRT GPU)"
         Accelerator.CPU -> "the bundle has no CPU graph"
     }
 
+    /**
+     * Why the bundle's NPU graphs cannot run on [device], or null: the SoCs come from the manifest
+     * ([BundleManifest.npuSocModels]), never from a table of targets, so a new target keeps its NPU.
+     */
     private fun npuBlocker(manifest: BundleManifest, device: DeviceInfo): String? {
-        val socs = TARGET_SOCS[manifest.target] ?: return "unknown target '${manifest.target}'; re-export the bundle"
+        val socs = manifest.npuSocModels
+        if (socs.isEmpty()) {
+            // NPU graphs but no SoC named (a schema 1.0 bundle, or a broken export): no phone takes them
+            val why = if (manifest.schemaVersion.endsWith(".0")) {
+                "the bundle (schema ${manifest.schemaVersion}) does not name the phone SoC its NPU graphs were compiled for"
+            } else {
+                "the bundle has NPU graphs but names no phone SoC for them (npu_soc_models is empty)"
+            }
+            return "$why; re-export it with `toolchain export`"
+        }
         val soc = device.socModel ?: return null // before API 31 the SoC is unknown: try and let QNN decide
         if (socs.none { it.equals(soc, ignoreCase = true) }) {
             return "the bundle's NPU graph is for ${socs.joinToString("/")} (${manifest.target}), this phone's SoC is $soc"

@@ -82,4 +82,36 @@ class BundleErrorsTest {
         val own = BundleManifest.parse(withNpuGraph("1.0") { it["qnn_sdk_version"] = JsonPrimitive("2.48.0") })
         assertEquals("2.48.0", own.graphs[0].qnnSdkVersion)
     }
+
+    /** The golden manifest at [schema] with its top-level `npu_soc_models` set to [value] (removed when null). */
+    private fun withSocs(schema: String, value: JsonElement?): String {
+        val root = Json.parseToJsonElement(golden).jsonObject.toMutableMap()
+        if (value == null) root.remove("npu_soc_models") else root["npu_soc_models"] = value
+        root["schema_version"] = JsonPrimitive(schema)
+        return JsonObject(root).toString()
+    }
+
+    @Test
+    fun `from schema 1_1 the manifest must name its NPU SoCs as a list of strings`() {
+        assertEquals(listOf("SM8650"), BundleManifest.parse(golden).npuSocModels)
+        val missing = assertThrows(EnhanceError.ManifestInvalid::class.java) { BundleManifest.parse(withSocs("1.1", null)) }
+        assertEquals("manifest: missing key 'npu_soc_models'", missing.reason)
+        val notList = assertThrows(EnhanceError.ManifestInvalid::class.java) {
+            BundleManifest.parse(withSocs("1.1", JsonPrimitive("SM8650")))
+        }
+        assertEquals("manifest.npu_soc_models: expected a list, got str", notList.reason)
+        val notString = assertThrows(EnhanceError.ManifestInvalid::class.java) {
+            BundleManifest.parse(withSocs("1.1", JsonArray(listOf(JsonPrimitive("SM8650"), JsonNull))))
+        }
+        assertEquals("manifest.npu_soc_models[1]: expected str, got None", notString.reason)
+        assertEquals(emptyList<String>(), BundleManifest.parse(withSocs("1.1", JsonArray(emptyList()))).npuSocModels)
+        val two = BundleManifest.parse(withSocs("1.1", JsonArray(listOf(JsonPrimitive("SM8650"), JsonPrimitive("SM8750")))))
+        assertEquals(listOf("SM8650", "SM8750"), two.npuSocModels)
+    }
+
+    @Test
+    fun `a schema 1_0 manifest names no NPU SoC unless it carries the key`() {
+        assertEquals(emptyList<String>(), BundleManifest.parse(withSocs("1.0", null)).npuSocModels)
+        assertEquals(listOf("SM8650"), BundleManifest.parse(withSocs("1.0", JsonArray(listOf(JsonPrimitive("SM8650"))))).npuSocModels)
+    }
 }

@@ -1,5 +1,6 @@
 package ai.edgesdsr.core
 
+import kotlinx.serialization.json.jsonObject
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertThrows
@@ -47,10 +48,48 @@ class FallbackTest {
     }
 
     @Test
+    fun `the NPU SoCs come from the manifest, so a target unknown to the app keeps its NPU`() {
+        assertEquals(listOf("SM8650"), manifest.npuSocModels)
+        val s25 = manifest.copy(target = "s25-dsp", npuSocModels = listOf("SM8750"))
+        val plan = FallbackPolicy.plan(s25, snapdragon.copy(socModel = "SM8750"), all)
+        assertEquals(RunnerKind.ORT_QNN_HTP, plan.candidates.first().kind)
+        val future = manifest.copy(target = "s26-dsp", npuSocModels = listOf("SM8850", "SM8845"))
+        assertEquals(RunnerKind.ORT_QNN_HTP, FallbackPolicy.plan(future, snapdragon.copy(socModel = "sm8845"), all).candidates.first().kind)
+        val npu = FallbackPolicy.plan(future, snapdragon, all).skipped.single { it.accelerator == Accelerator.NPU }
+        assertEquals("the bundle's NPU graph is for SM8850/SM8845 (s26-dsp), this phone's SoC is SM8650", npu.reason)
+    }
+
+    @Test
     fun `an s24-exynos bundle has no NPU step`() {
-        val exynosBundle = manifest.copy(target = "s24-exynos", graphs = manifest.graphs.drop(1))
+        val exynosBundle = manifest.copy(target = "s24-exynos", npuSocModels = emptyList(), graphs = manifest.graphs.drop(1))
         val plan = FallbackPolicy.plan(exynosBundle, snapdragon.copy(socModel = "s5e9945"), all)
-        assertEquals("no NPU graph: target s24-exynos has no offline NPU compiler", plan.skipped.first().reason)
+        val npu = plan.skipped.first()
+        assertEquals(Accelerator.NPU, npu.accelerator)
+        assertEquals("this bundle has no NPU graph for any phone", npu.reason)
+        assertEquals(listOf(Accelerator.CPU, Accelerator.CPU), plan.candidates.map { it.accelerator })
+    }
+
+    @Test
+    fun `NPU graphs without SoCs (a 1_0 bundle) are skipped on every phone, asking for a re-export`() {
+        val unnamed = manifest.copy(npuSocModels = emptyList())
+        for (device in listOf(snapdragon, DeviceInfo(socModel = null))) {
+            val plan = FallbackPolicy.plan(unnamed, device, all)
+            assertTrue(plan.candidates.none { it.accelerator == Accelerator.NPU })
+            val npu = plan.skipped.single { it.accelerator == Accelerator.NPU }
+            assertEquals(
+                "the bundle has NPU graphs but names no phone SoC for them (npu_soc_models is empty); " +
+                    "re-export it with `toolchain export`",
+                npu.reason,
+            )
+        }
+        val legacy = Golden.json("manifests.json").getValue("legacy_1_0").jsonObject.getValue("manifest")
+        val plan = FallbackPolicy.plan(BundleManifest.parse(legacy.toString()), snapdragon, all)
+        val npu = plan.skipped.single { it.accelerator == Accelerator.NPU }
+        assertEquals(
+            "the bundle (schema 1.0) does not name the phone SoC its NPU graphs were compiled for; re-export it with `toolchain export`",
+            npu.reason,
+        )
+        assertEquals(listOf(RunnerKind.ORT_CPU, RunnerKind.ORT_CPU), plan.candidates.map { it.kind })
     }
 
     @Test

@@ -10,6 +10,7 @@ import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.Test
@@ -149,6 +150,8 @@ class GoldenTest {
         )
         assertEquals("v2.49.40.260812120000", manifest.graphs.single { it.artifact == Artifact.QNN_EPCONTEXT }.qnnSdkVersion)
         assertEquals(summary.getValue("qnn_sdk_version").jsonPrimitive.content, manifest.compiler.qnnSdkVersion)
+        assertEquals(summary.getValue("npu_soc_models").jsonArray.map { it.jsonPrimitive.content }, manifest.npuSocModels)
+        assertEquals(listOf("SM8650"), manifest.npuSocModels)
         assertEquals(summary.getValue("files").jsonPrimitive.int, manifest.files.size)
         assertEquals(QuantParams(1.0 / 255, 0, "uint8"), manifest.graphs[2].inputs[0].quant)
     }
@@ -180,12 +183,40 @@ class GoldenTest {
     }
 
     @Test
+    fun `refusals at a key path give the toolchain's reason word for word`() {
+        val valid = Json.parseToJsonElement(File(bundle, MANIFEST_NAME).readText())
+        val suffix = "; re-export with `toolchain export`"
+        var checked = 0
+        for (case in manifests.getValue("refused").jsonArray.map { it.jsonObject }) {
+            val reason = case.getValue("reason").jsonPrimitive.content
+            // `manifest: ...` and `manifest.graphs[0].runtime: ...`, not `manifest.json has no ...` nor the schema ones
+            if (case.getValue("kind").jsonPrimitive.content != "invalid" || !Regex("^manifest[.:\\[]").containsMatchIn(reason) ||
+                reason.startsWith("manifest.json")
+            ) continue
+            val name = case.getValue("name").jsonPrimitive.content
+            val edit = case.getValue("edit").jsonObject
+            val path = edit.getValue("path").jsonArray.map { it.jsonPrimitive }
+            val deleted = edit["delete"]?.jsonPrimitive?.boolean == true
+            val text = editJson(valid, path, if (deleted) null else edit.getValue("value")).toString()
+            val error = assertThrows(EnhanceError.ManifestInvalid::class.java, { BundleManifest.parse(text) }, name)
+            assertTrue(reason.endsWith(suffix), "$name: $reason")
+            assertEquals(reason.removeSuffix(suffix), error.reason, name)
+            checked++
+        }
+        assertTrue(checked >= 10, "checked $checked cases")
+        val badEnum = manifests.getValue("refused").jsonArray.map { it.jsonObject }.single { it.getValue("name").jsonPrimitive.content == "bad_enum" }
+        assertTrue(badEnum.getValue("reason").jsonPrimitive.content.startsWith("manifest.graphs[0].runtime: 'tpu' is not one of "))
+    }
+
+    @Test
     fun `a schema 1_0 manifest is read with the top-level QNN version on its NPU graphs`() {
         val legacy = manifests.getValue("legacy_1_0").jsonObject
         val json = legacy.getValue("manifest").jsonObject
         assertTrue(json.getValue("graphs").jsonArray.none { "qnn_sdk_version" in it.jsonObject }, "1.0 graphs have no QNN key")
         val manifest = BundleManifest.parse(json.toString())
         assertEquals("1.0", manifest.schemaVersion)
+        assertTrue("npu_soc_models" !in json, "1.0 has no npu_soc_models")
+        assertEquals(emptyList<String>(), manifest.npuSocModels) // 1.0 named no SoC: no phone takes its NPU graphs
         assertEquals(
             legacy.getValue("graph_qnn_sdk_versions").jsonArray.map { it.jsonPrimitive.contentOrNull },
             manifest.graphs.map { it.qnnSdkVersion },
