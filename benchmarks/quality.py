@@ -23,6 +23,7 @@ import torch
 from toolchain.bench.peers import opencv_dnn_superres, realesrgan_general_x4v3
 from toolchain.data.degradations import DegradationConfig
 from toolchain.data.synthetic_pairs import make_pairs
+from toolchain.deploy.targets import model_id
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
@@ -34,7 +35,7 @@ SHARED = ROOT.parent / "shared"
 
 def methods(checkpoint: Path, baselines: Path) -> dict:
     model = EdgeSDSR.from_pretrained(checkpoint)
-    ours = f"edge-sd-sr-{model.config.name}"
+    ours = model_id(model.config.name)
     return {
         "bicubic": bicubic_upscale,
         "espcn": opencv_dnn_superres(baselines, "espcn"),

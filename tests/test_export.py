@@ -24,8 +24,15 @@ from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
 from toolchain.deploy.manifest import read_manifest  # noqa: E402
 from toolchain.deploy.onnx_qnn import context_binary_soc  # noqa: E402
-from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, check_loads_on_app
-from toolchain.deploy.targets import DEFAULT_BUNDLE, Artifact, Precision, default_bundle_dir, get_target  # noqa: E402
+from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, check_loads_on_app  # noqa: E402
+from toolchain.deploy.targets import (  # noqa: E402
+    DEFAULT_BUNDLE,
+    Artifact,
+    Precision,
+    default_bundle_dir,
+    get_target,
+    model_id,
+)
 from toolchain.errors import ToolchainError  # noqa: E402
 from toolchain.model.config import load_preset  # noqa: E402
 from toolchain.model.edge_sdsr import EdgeSDSR  # noqa: E402
@@ -268,3 +275,13 @@ def test_the_default_out_is_where_bench_and_the_app_build_look(
     assert (tmp_path / default_bundle_dir(name, "cpu", "fp32") / "manifest.json").is_file()
     headline = default_bundle_dir("nano", "s24-dsp", "a16w8")
     assert headline == DEFAULT_BUNDLE == Path("exports/nano-s24-dsp-a16w8")
+
+
+def test_a_preset_export_names_its_graph_files_by_its_model_id(tmp_path: Path) -> None:
+    """Issue 27, item 6: one name (deploy/targets.model_id) in the manifest and in the graph file names."""
+    out = tmp_path / "preset"
+    result = invoke("export", "--target", "cpu", "--preset", "tiny", "-o", out, "--graphs", "all")
+    assert result.exit_code == 0, result.output
+    manifest = verify_bundle(out)
+    assert manifest.model_id == model_id("tiny-random-init")
+    assert all(Path(g.file).name.startswith(f"{manifest.model_id}-") for g in manifest.graphs)

@@ -64,6 +64,7 @@ from toolchain.bench.results import (
 from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.host_runner import HOST_RUNTIME_NAMES, HOST_RUNTIMES, BundleTileRunner, pick_graph
 from toolchain.deploy.manifest import GraphRole
+from toolchain.deploy.targets import model_id
 from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
@@ -368,10 +369,10 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
                 )
             )
     checkpoint = options.checkpoint or DEFAULT_CHECKPOINT
-    model_id = f"edge-sd-sr-{read_checkpoint_config(checkpoint).name}"
+    torch_model = model_id(read_checkpoint_config(checkpoint).name)
     engine_notes = ()
-    if model_id != manifest.model_id:
-        engine_notes = (f"the torch checkpoint is {model_id}, the bundle holds {manifest.model_id}",)
+    if torch_model != manifest.model_id:
+        engine_notes = (f"the torch checkpoint is {torch_model}, the bundle holds {manifest.model_id}",)
     with _threads(options.threads):
         runs += _engine_runs(bench, lambda: EdgeSDSR.from_pretrained(checkpoint), engine_notes, True)
     for name in options.peers:

@@ -22,7 +22,7 @@ from toolchain.cli.common import (
     progress_bar,
 )
 from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
-from toolchain.deploy.targets import TARGETS, default_bundle_dir
+from toolchain.deploy.targets import TARGETS, default_bundle_dir, model_id
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
@@ -154,12 +154,11 @@ def export(
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
         name = model.config.name
-    model_id = f"edge-sd-sr-{name}"
     out = out or default_bundle_dir(name, target.name, prec.value)
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
         result = export_bundle(
-            model, model_id, opts, out, force, lambda s: progress.update(task, description=s)
+            model, model_id(name), opts, out, force, lambda s: progress.update(task, description=s)
         )
     size_bytes = sum(f.size_bytes for f in result.manifest.files)
     if as_json:

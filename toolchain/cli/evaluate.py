@@ -20,6 +20,7 @@ from toolchain.cli.common import (
     print_json,
     progress_bar,
 )
+from toolchain.deploy.targets import model_id
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
 from toolchain.metrics.niqe import load_niqe_params
@@ -68,7 +69,7 @@ def evaluate_command(
         upscale = bicubic_upscale
     else:
         model = EdgeSDSR.from_pretrained(checkpoint)
-        method = f"edge-sd-sr-{model.config.name}"
+        method = model_id(model.config.name)
         upscale = reference_upscale(model, resolve_device(device), batch_size)
 
     failed: dict[str, str] = {}

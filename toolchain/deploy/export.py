@@ -169,6 +169,7 @@ class _Build:
     def __init__(
         self,
         model: EdgeSDSR,
+        name: str,
         opts: ExportOptions,
         root: Path,
         work: Path,
@@ -176,7 +177,7 @@ class _Build:
         accuracy: Callable[[Callable[[np.ndarray], np.ndarray]], float | None],
         timed: Callable[[str], Callable[[], None]],
     ) -> None:
-        self.name = f"edge-sd-sr-{model.config.name}"
+        self.name = name  # the model id: the stem of every graph file, as in the manifest
         self.target, self.precision, self.opts = opts.target, opts.precision, opts
         self.root, self.work, self.graphs_dir = root, work, root / "graphs"
         self.calibration = calibration
@@ -473,7 +474,7 @@ def export_bundle(
 
     with build_bundle_atomically(out_dir, force) as root, tempfile.TemporaryDirectory() as work_dir:
         (root / "graphs").mkdir()
-        build = _Build(model, opts, root, Path(work_dir), calib, accuracy, timed)
+        build = _Build(model, model_id, opts, root, Path(work_dir), calib, accuracy, timed)
         done = timed("float graphs")
         _export_float_graphs(build, graph, example_input(model), {ROUTES[a].float_format for a in artifacts})
         done()

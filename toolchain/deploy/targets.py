@@ -106,6 +106,12 @@ def get_target(name: str) -> Target:
     return TARGETS[name]
 
 
+def model_id(model_name: str) -> str:
+    """``edge-sd-sr-<model>``: the one name of a model in manifests, graph file names, reports and
+    benchmark tables (``<model>`` is a preset name, or ``<preset>-random-init`` for an untrained one)."""
+    return f"edge-sd-sr-{model_name}"
+
+
 def default_bundle_dir(model_name: str, target: str, precision: str) -> Path:
     """``exports/<model>-<target>-<precision>``: where ``toolchain export`` writes when no ``--out``
     is given, and so where ``toolchain bench``, the app build and the parity check look."""
