@@ -31,7 +31,22 @@ class DirectoryBundle(private val root: File) : BundleSource {
 
     /** The file of [path] inside the bundle (for runtimes that need a file path). */
     fun file(path: String): File = File(root, path)
+
+    /** Size and modification time of [path], or null if it is not a file. */
+    fun stamp(path: String): FileStamp? = File(root, path).takeIf { it.isFile }?.let { FileStamp(it.length(), it.lastModified()) }
 }
+
+/**
+ * A bundle folder checked by [BundleVerifier.verifyOnce]: its [manifest], the [record] that now
+ * stands for the verification, and whether the files were hashed this time ([rehashed], with
+ * [reason] saying why) or an earlier [VerificationRecord] still held.
+ */
+data class VerifiedBundle(
+    val manifest: BundleManifest,
+    val record: VerificationRecord,
+    val rehashed: Boolean,
+    val reason: String?,
+)
 
 /**
  * Reads and checks a bundle like `toolchain.deploy.manifest.verify_bundle`: the manifest
@@ -42,23 +57,69 @@ class DirectoryBundle(private val root: File) : BundleSource {
  */
 object BundleVerifier {
     /** Parses the bundle's manifest without hashing files (cheap; for listing bundles). */
-    fun readManifest(source: BundleSource): BundleManifest {
-        val text = source.open(MANIFEST_NAME)?.use { it.readBytes().toString(Charsets.UTF_8) }
-            ?: throw EnhanceError.BundleMissing(source.location)
-        return BundleManifest.parse(text)
+    fun readManifest(source: BundleSource): BundleManifest =
+        BundleManifest.parse(readManifestBytes(source).toString(Charsets.UTF_8))
+
+    /**
+     * Parses the manifest and checks every file's presence, size and sha256 ([hasher] reads
+     * each listed file: [sha256] unless a test counts the calls).
+     */
+    fun verify(source: BundleSource, hasher: (InputStream) -> Pair<Long, String> = ::sha256): BundleManifest {
+        val manifest = readManifest(source)
+        checkUnlisted(source, manifest)
+        checkFiles(source, manifest, hasher)
+        return manifest
     }
 
-    /** Parses the manifest and checks every file's presence, size and sha256. */
-    fun verify(source: BundleSource): BundleManifest {
-        val manifest = readManifest(source)
+    /**
+     * Verifies [bundle] once and reuses that verification while nothing changes: when [record]
+     * (the [VerifiedBundle.record] of an earlier call on this folder) names the sha256 of the
+     * current `manifest.json` and every listed file still has the size and modification time it
+     * had when it was hashed ([VerificationRecords.decide]), no file is hashed; any difference
+     * (or no record) hashes every file again, exactly as [verify]. Unlisted files are refused
+     * either way (listing is cheap). The stamps are taken before hashing, so a file changed
+     * while it was hashed is hashed again next time. Throws what [verify] throws.
+     */
+    fun verifyOnce(
+        bundle: DirectoryBundle,
+        record: VerificationRecord?,
+        hasher: (InputStream) -> Pair<Long, String> = ::sha256,
+    ): VerifiedBundle {
+        val bytes = readManifestBytes(bundle)
+        val manifestSha256 = sha256Hex(bytes)
+        val manifest = BundleManifest.parse(bytes.toString(Charsets.UTF_8))
+        checkUnlisted(bundle, manifest)
+        val decision = VerificationRecords.decide(record, manifestSha256, manifest, bundle::stamp)
+        if (decision is VerifyDecision.Reuse) return VerifiedBundle(manifest, record!!, rehashed = false, reason = null)
+        val stamps = manifest.files.associate { entry ->
+            entry.file to (bundle.stamp(entry.file) ?: throw EnhanceError.BundleTampered(entry.file, "is missing"))
+        }
+        checkFiles(bundle, manifest, hasher)
+        return VerifiedBundle(
+            manifest,
+            VerificationRecord(manifestSha256, stamps),
+            rehashed = true,
+            reason = (decision as VerifyDecision.Reverify).reason,
+        )
+    }
+
+    private fun readManifestBytes(source: BundleSource): ByteArray =
+        source.open(MANIFEST_NAME)?.use { it.readBytes() } ?: throw EnhanceError.BundleMissing(source.location)
+
+    /** Refuses files beside the listed ones (when [source] can list). */
+    private fun checkUnlisted(source: BundleSource, manifest: BundleManifest) {
         val listed = manifest.files.map { it.file }.toSet()
         source.list()?.let { present ->
             val stray = present.filter { it !in listed && it != MANIFEST_NAME && it != REPORT_NAME }.sorted()
             if (stray.isNotEmpty()) throw EnhanceError.BundleTampered(stray.first(), "is not listed in $MANIFEST_NAME")
         }
+    }
+
+    /** Every listed file's presence, size and sha256. */
+    private fun checkFiles(source: BundleSource, manifest: BundleManifest, hasher: (InputStream) -> Pair<Long, String>) {
         for (entry in manifest.files) {
             val stream = source.open(entry.file) ?: throw EnhanceError.BundleTampered(entry.file, "is missing")
-            val (size, digest) = stream.use { sha256(it) }
+            val (size, digest) = stream.use { hasher(it) }
             if (size != entry.sizeBytes) {
                 throw EnhanceError.BundleTampered(entry.file, "has $size bytes, the manifest says ${entry.sizeBytes}")
             }
@@ -69,7 +130,6 @@ object BundleVerifier {
                 )
             }
         }
-        return manifest
     }
 
     /** Byte count and lowercase hex sha256 of a stream (read to the end). */
@@ -83,6 +143,11 @@ object BundleVerifier {
             md.update(buffer, 0, n)
             total += n
         }
-        return total to md.digest().joinToString("") { "%02x".format(it) }
+        return total to hex(md.digest())
     }
+
+    /** Lowercase hex sha256 of [bytes] (a manifest's identity). */
+    fun sha256Hex(bytes: ByteArray): String = hex(MessageDigest.getInstance("SHA-256").digest(bytes))
+
+    private fun hex(digest: ByteArray): String = digest.joinToString("") { "%02x".format(it) }
 }

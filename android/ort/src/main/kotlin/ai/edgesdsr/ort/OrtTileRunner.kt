@@ -4,8 +4,10 @@ import ai.edgesdsr.core.Accelerator
 import ai.edgesdsr.core.BundleManifest
 import ai.edgesdsr.core.Candidate
 import ai.edgesdsr.core.GraphFile
+import ai.edgesdsr.core.GraphIo
 import ai.edgesdsr.core.IoTensor
 import ai.edgesdsr.core.Precision
+import ai.edgesdsr.core.ReportedTensor
 import ai.edgesdsr.core.RunnerKind
 import ai.edgesdsr.core.TileRunner
 import ai.edgesdsr.core.TileSpec
@@ -93,7 +95,7 @@ class OrtTileRunner private constructor(
             check(candidate.kind == RunnerKind.ORT_QNN_HTP || candidate.kind == RunnerKind.ORT_CPU) {
                 "$where: ${candidate.kind.label} is not an ONNX Runtime runner"
             }
-            checkTileShapes(graph, manifest.tileSpec, where)
+            GraphIo.checkTileShapes(graph, manifest.tileSpec, where)
             val env = OrtEnvironment.getEnvironment()
             val options = OrtSession.SessionOptions()
             try {
@@ -151,8 +153,8 @@ class OrtTileRunner private constructor(
         ): OrtTileRunner {
             val inputs = session.inputInfo
             val outputs = session.outputInfo
-            checkIo(where, "input", graph.inputs, inputs.mapValues { it.value.info as? TensorInfo })
-            checkIo(where, "output", graph.outputs, outputs.mapValues { it.value.info as? TensorInfo })
+            GraphIo.checkIo(where, "input", graph.inputs, reported(inputs.mapValues { it.value.info as? TensorInfo }))
+            GraphIo.checkIo(where, "output", graph.outputs, reported(outputs.mapValues { it.value.info as? TensorInfo }))
             val inTensor = graph.inputs[0]
             val outTensor = graph.outputs[0]
             val inCodec = TensorCodec(inTensor)
@@ -195,40 +197,12 @@ class OrtTileRunner private constructor(
             OnnxJavaType.INT16 to "int16",
         )
 
-        /** The graph's I/O must be what the manifest says (as the host runner's `_check_io`). */
-        private fun checkIo(where: String, kind: String, expected: List<IoTensor>, found: Map<String, TensorInfo?>) {
-            val fix = "the manifest does not describe this graph; re-export the bundle"
-            check(found.size == 1 && expected.size == 1) {
-                "$where: graph has ${found.size} $kind(s), manifest lists ${expected.size}; the runner needs exactly one; " +
-                    "re-export the bundle"
-            }
-            val (name, info) = found.entries.single()
-            val tensor = expected[0]
-            check(name == tensor.name) { "$where: graph $kind is named '$name', manifest says '${tensor.name}'; $fix" }
-            val shape = info?.shape?.toList() ?: emptyList()
-            val matches = shape.size == tensor.shape.size &&
-                shape.zip(tensor.shape).all { (d, e) -> d < 0 || d == e.toLong() } // -1: symbolic dimension
-            check(matches) {
-                "$where: graph $kind ${tensor.name} has shape ${shape.joinToString("x")}, manifest says " +
-                    "${tensor.shape.joinToString("x")}; $fix"
-            }
-            val dtype = info?.type?.let { ORT_DTYPES[it] ?: it.name.lowercase() }
-            check(dtype == tensor.dtype) { "$where: graph $kind ${tensor.name} is $dtype, manifest says ${tensor.dtype}; $fix" }
-        }
-
-        private fun checkTileShapes(graph: GraphFile, spec: TileSpec, where: String) {
-            val fix = "re-export the bundle"
-            for ((kind, tensor, side) in listOf(
-                Triple("input", graph.inputs[0], spec.tile),
-                Triple("output", graph.outputs[0], spec.outTile),
-            )) {
-                check(tensor.shape[0] == 1) { "$where: $kind ${tensor.name} has batch ${tensor.shape[0]}; the runner needs batch 1; $fix" }
-                check(tensor.hw == side to side) {
-                    "$where: $kind ${tensor.name} is ${tensor.hw.first}x${tensor.hw.second} but the tile spec " +
-                        "(tile ${spec.tile}, scale ${spec.scale}) needs ${side}x$side; $fix"
-                }
-                check(tensor.channels == 3) { "$where: $kind ${tensor.name} has ${tensor.channels} channels, the app feeds RGB; $fix" }
-            }
+        /**
+         * The session's tensors for core's [GraphIo.checkIo] (as the host runner's `_check_io`):
+         * name, shape and dtype; ONNX Runtime reports no quantization.
+         */
+        private fun reported(found: Map<String, TensorInfo?>): List<ReportedTensor> = found.map { (name, info) ->
+            ReportedTensor(name, info?.shape?.toList() ?: emptyList(), info?.type?.let { ORT_DTYPES[it] ?: it.name.lowercase() })
         }
 
         private fun firstLine(e: Exception): String =
