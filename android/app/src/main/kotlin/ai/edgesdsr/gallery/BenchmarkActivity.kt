@@ -7,7 +7,6 @@ import ai.edgesdsr.core.Candidate
 import ai.edgesdsr.core.DirectoryBundle
 import ai.edgesdsr.core.EnhanceError
 import ai.edgesdsr.core.FallbackPolicy
-import ai.edgesdsr.core.MANIFEST_NAME
 import ai.edgesdsr.core.TileRunner
 import ai.edgesdsr.core.bench.AcceleratorRun
 import ai.edgesdsr.core.bench.BenchBundle
@@ -25,7 +24,6 @@ import android.util.Log
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import java.io.File
-import java.security.MessageDigest
 import java.text.SimpleDateFormat
 import java.util.Date
 import java.util.Locale
@@ -98,14 +96,19 @@ class BenchmarkActivity : Activity() {
 
     private fun run(app: GalleryApp, request: Request) {
         val outDir = getExternalFilesDir("bench") ?: error("external files storage is not available")
-        val manifest = BundleVerifier.verify(DirectoryBundle(request.bundle))
-        val bundle = ActiveBundle(request.bundle, manifest, pushed = true)
+        // every file hashed (no stored record: a benchmark verifies what it was given); the manifest's
+        // sha256 comes from the same bytes that were parsed
+        val verified = BundleVerifier.verifyOnce(DirectoryBundle(request.bundle), record = null)
+        val manifest = verified.manifest
+        val bundle = ActiveBundle(request.bundle, manifest, pushed = true, verified.record)
+        // the runner Enhance keeps would share the NPU with the one measured, and hide its load time
+        app.accelerators.closeRunners()
         val settings = BenchSettings(request.runs, request.warmup, imageRuns = minOf(request.runs, IMAGE_RUNS))
         val bench = DeviceBench(manifest.tileSpec, settings, pss = { Debug.getPss() * 1024L })
         val plan = FallbackPolicy.plan(manifest, app.accelerators.device(), app.accelerators.available)
         val identity = BenchBundle(
             bundle.name,
-            sha256(File(request.bundle, MANIFEST_NAME)),
+            verified.record.manifestSha256,
             manifest.schemaVersion,
             manifest.target,
             manifest.soc,
@@ -148,7 +151,7 @@ class BenchmarkActivity : Activity() {
      * with the bundle narrowed to that one graph so the fallback policy can pick nothing else.
      */
     private fun open(app: GalleryApp, bundle: ActiveBundle, candidate: Candidate): TileRunner {
-        val narrowed = ActiveBundle(bundle.dir, bundle.manifest.copy(graphs = listOf(candidate.graph)), bundle.pushed)
+        val narrowed = ActiveBundle(bundle.dir, bundle.manifest.copy(graphs = listOf(candidate.graph)), bundle.pushed, bundle.verification)
         return try {
             app.accelerators.open(narrowed).runner
         } catch (error: EnhanceError.NoAccelerator) {
@@ -177,19 +180,6 @@ class BenchmarkActivity : Activity() {
         const val IMAGE_RUNS = 3
         const val VENDOR_LIBS = "/vendor/lib64"
         val QNN_PREFIXES = listOf("libQnnHtp", "libcdsprpc")
-
-        fun sha256(file: File): String {
-            val digest = MessageDigest.getInstance("SHA-256")
-            file.inputStream().use { input ->
-                val buffer = ByteArray(1 shl 16)
-                while (true) {
-                    val n = input.read(buffer)
-                    if (n < 0) break
-                    digest.update(buffer, 0, n)
-                }
-            }
-            return digest.digest().joinToString("") { "%02x".format(it) }
-        }
 
         fun utcNow(): String = SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss'Z'", Locale.US)
             .apply { timeZone = TimeZone.getTimeZone("UTC") }

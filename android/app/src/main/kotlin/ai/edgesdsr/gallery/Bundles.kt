@@ -5,13 +5,23 @@ import ai.edgesdsr.core.BundleVerifier
 import ai.edgesdsr.core.DirectoryBundle
 import ai.edgesdsr.core.EnhanceError
 import ai.edgesdsr.core.MANIFEST_NAME
+import ai.edgesdsr.core.RunnerKey
+import ai.edgesdsr.core.VerificationRecord
+import ai.edgesdsr.core.VerificationRecords
 import android.content.Context
+import android.util.Log
 import java.io.File
 import java.io.IOException
 
-/** A verified bundle on the file system (runtimes need file paths: EPContext graphs name their binary). */
-class ActiveBundle(val dir: File, val manifest: BundleManifest, val pushed: Boolean) {
+/**
+ * A verified bundle on the file system (runtimes need file paths: EPContext graphs name their
+ * binary). [verification] is the record of the verification it passed.
+ */
+class ActiveBundle(val dir: File, val manifest: BundleManifest, val pushed: Boolean, val verification: VerificationRecord) {
     val name: String get() = dir.name
+
+    /** The kept runner of this bundle as verified ([Accelerators.acquire]). */
+    val key: RunnerKey get() = RunnerKey(dir.absolutePath, verification)
 
     /** The file of a manifest path. */
     fun file(path: String): File = File(dir, path)
@@ -24,8 +34,12 @@ class ActiveBundle(val dir: File, val manifest: BundleManifest, val pushed: Bool
  * Where the app's bundle comes from. A bundle pushed with adb to
  * `getExternalFilesDir("bundles")/<name>/` (see android/README.md) replaces the default one
  * that ships in the APK's `assets/bundles/<name>/`, which is copied once to
- * `filesDir/bundles/<name>/`. Every [open] verifies the bundle (manifest schema, file sizes
- * and sha256s) through core's [BundleVerifier]; its errors are the one-line messages the UI shows.
+ * `filesDir/bundles/<name>/`. [open] verifies the bundle (manifest schema, file sizes and
+ * sha256s) through core's [BundleVerifier] once per install or push: the verification's record
+ * (manifest sha256, every file's size and modification time) is kept in
+ * `filesDir/verified-bundles.json`, and later [open]s only compare the files' sizes and
+ * modification times with it, hashing everything again on any difference
+ * ([BundleVerifier.verifyOnce]). Its errors are the one-line messages the UI shows.
  */
 class BundleStore(private val context: Context) {
     /** Folder that adb-pushed bundles go to. */
@@ -33,6 +47,9 @@ class BundleStore(private val context: Context) {
 
     /** Folder the default bundle is copied to. */
     private val installedRoot: File get() = File(context.filesDir, "bundles")
+
+    /** The verification records of the bundle folders, by absolute path. */
+    private val recordFile: File get() = File(context.filesDir, RECORDS)
 
     /** The newest pushed bundle folder (one holding a manifest), if any. */
     fun pushedBundle(): File? =
@@ -55,9 +72,12 @@ class BundleStore(private val context: Context) {
         return BundleManifest.parse(readAsset("${defaultAssetDir()}/$MANIFEST_NAME").toString(Charsets.UTF_8))
     }
 
-    /** The bundle to run: the pushed one if present, else the built-in one (copied once); verified. */
+    /**
+     * The bundle to run: the pushed one if present, else the built-in one (copied once); verified
+     * once, then checked by file size and modification time (model thread only).
+     */
     fun open(): ActiveBundle {
-        pushedBundle()?.let { return ActiveBundle(it, BundleVerifier.verify(DirectoryBundle(it)), pushed = true) }
+        pushedBundle()?.let { return verified(it, pushed = true) }
         val assetDir = defaultAssetDir()
         val dir = File(installedRoot, assetDir.substringAfterLast('/'))
         val stamp = File(installedRoot, "${dir.name}.installed")
@@ -66,7 +86,46 @@ class BundleStore(private val context: Context) {
             install(assetDir, dir)
             stamp.writeText(version)
         }
-        return ActiveBundle(dir, BundleVerifier.verify(DirectoryBundle(dir)), pushed = false)
+        return verified(dir, pushed = false)
+    }
+
+    /**
+     * [dir] verified: by its stored record while every listed file keeps its size and
+     * modification time, else by hashing every file (the record is then replaced; a bundle that
+     * fails loses its record).
+     */
+    private fun verified(dir: File, pushed: Boolean): ActiveBundle {
+        val key = dir.absolutePath
+        val records = readRecords()
+        val result = try {
+            BundleVerifier.verifyOnce(DirectoryBundle(dir), records[key])
+        } catch (error: EnhanceError) {
+            if (key in records) writeRecords(records - key)
+            throw error
+        }
+        if (result.rehashed) {
+            Log.i(TAG, "verified ${dir.path}: every file hashed (${result.reason})")
+            writeRecords(records.filterKeys { it != key && File(it).isDirectory } + (key to result.record))
+        }
+        return ActiveBundle(dir, result.manifest, pushed, result.record)
+    }
+
+    private fun readRecords(): Map<String, VerificationRecord> = try {
+        if (recordFile.isFile) VerificationRecords.decode(recordFile.readText()) else emptyMap()
+    } catch (error: IOException) {
+        emptyMap()
+    }
+
+    /** Replaces the record file; a failure only means the next [open] hashes the bundle again. */
+    private fun writeRecords(records: Map<String, VerificationRecord>) {
+        val tmp = File(recordFile.parentFile, ".$RECORDS.tmp")
+        try {
+            tmp.writeText(VerificationRecords.encode(records))
+            if (!tmp.renameTo(recordFile)) throw IOException("cannot move $tmp to $recordFile")
+        } catch (error: IOException) {
+            Log.w(TAG, "bundle verification record not saved: ${error.message}")
+            tmp.delete()
+        }
     }
 
     private fun defaultAssetDir(): String = defaultBundleName()?.let { "$ASSET_ROOT/$it" }
@@ -109,5 +168,7 @@ class BundleStore(private val context: Context) {
 
     private companion object {
         const val ASSET_ROOT = "bundles"
+        const val RECORDS = "verified-bundles.json"
+        const val TAG = "EdgeSR"
     }
 }

@@ -115,10 +115,14 @@ class EnhanceSession(
         publish(current.copy(cancelling = true))
     }
 
-    /** Runs on the model thread. */
+    /**
+     * Runs on the model thread. The bundle is verified once and the runner opened once per
+     * process ([BundleStore.open], [Accelerators.acquire]): the runner stays open after the run,
+     * except after a failure (other than Cancel), which closes it so the next run starts afresh.
+     */
     private fun enhance(): EnhanceState {
         val bundle = bundles.open()
-        val opened = accelerators.open(bundle)
+        val opened = accelerators.acquire(bundle)
         for (attempt in opened.attempts) {
             Log.i(TAG, "fallback: ${attempt.accelerator.label} not used: ${attempt.reason}")
         }
@@ -148,8 +152,9 @@ class EnhanceSession(
                 result.totalNanos,
                 result.tileNanos.size,
             )
-        } finally {
-            runner.close()
+        } catch (error: Throwable) {
+            if (error !is EnhanceError.Cancelled) accelerators.discard(bundle)
+            throw error
         }
     }
 

@@ -2,37 +2,53 @@ package ai.edgesdsr.gallery
 
 import ai.edgesdsr.core.Accelerator
 import ai.edgesdsr.core.GraphFile
+import ai.edgesdsr.core.GraphIo
+import ai.edgesdsr.core.ReportedQuant
+import ai.edgesdsr.core.ReportedTensor
 import ai.edgesdsr.core.TileRunner
+import ai.edgesdsr.core.TileSpec
 import org.tensorflow.lite.Delegate
 import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.Tensor
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import java.util.Locale
 
 /**
  * The classic TFLite interpreter on a bundle's `.tflite` graph: on the GPU through the GPU
  * delegate (an fp16 graph), or on the CPU (XNNPACK). Android only: the JVM tests use ONNX
- * Runtime instead. Graphs with float32 NHWC I/O only; anything else is refused in the
- * constructor, so the fallback chain moves on and says why.
+ * Runtime instead. Graphs with float32 NHWC I/O in [0, 1] only.
+ *
+ * Like the ONNX Runtime runner, it checks the graph against the manifest before the first tile,
+ * with core's [GraphIo]: the manifest's tensors against the tile spec (batch 1, tile sizes, RGB)
+ * and against what this runner feeds (NHWC, float32, values in [0, 1]); then, once loaded, the
+ * graph's own tensors against the manifest (one input and one output, shape, dtype, and the
+ * quantization parameters TFLite reports; names are not compared: converters rename tensors, as
+ * the host runner knows). Anything else is refused in the constructor with a one-line reason,
+ * so the fallback chain moves on and says why.
  */
-class TfliteTileRunner(file: File, graph: GraphFile, gpu: Boolean, threads: Int = 4) : TileRunner {
+class TfliteTileRunner(file: File, graph: GraphFile, spec: TileSpec, gpu: Boolean, threads: Int = 4) : TileRunner {
     override val accelerator: Accelerator = if (gpu) Accelerator.GPU else Accelerator.CPU
     override val description: String = "TFLite ${if (gpu) "GPU delegate" else "CPU"}, ${graph.file}"
-    override val tile: Int
-    override val scale: Int
+    override val tile: Int = spec.tile
+    override val scale: Int = spec.scale
     private val delegate: Delegate?
     private val interpreter: Interpreter
     private val input: ByteBuffer
     private val output: ByteBuffer
 
     init {
-        val inTensor = graph.inputs.single()
-        val outTensor = graph.outputs.single()
-        require(inTensor.dtype == "float32" && outTensor.dtype == "float32" && inTensor.layout == "NHWC") {
-            "TFLite runner needs float32 NHWC I/O, ${graph.file} has ${inTensor.dtype} ${inTensor.layout}"
+        val where = graph.file
+        GraphIo.checkTileShapes(graph, spec, where)
+        for ((kind, tensor) in listOf("input" to graph.inputs[0], "output" to graph.outputs[0])) {
+            val fix = "the TFLite runner needs float32 NHWC tensors in [0, 1]; re-export the bundle"
+            check(tensor.layout == "NHWC") { "$where: $kind ${tensor.name} is ${tensor.layout}; $fix" }
+            check(tensor.dtype == "float32") { "$where: $kind ${tensor.name} is ${tensor.dtype}; $fix" }
+            check(tensor.valueRange == listOf(0.0, 1.0)) {
+                "$where: $kind ${tensor.name} has value range ${tensor.valueRange}; $fix"
+            }
         }
-        tile = inTensor.hw.first
-        scale = outTensor.hw.first / tile
         delegate = if (gpu) gpuDelegate() else null
         val options = Interpreter.Options().setNumThreads(threads)
         delegate?.let { options.addDelegate(it) }
@@ -40,7 +56,18 @@ class TfliteTileRunner(file: File, graph: GraphFile, gpu: Boolean, threads: Int 
             Interpreter(file, options)
         } catch (error: Throwable) {
             delegate?.close()
-            throw IllegalStateException("TFLite could not load ${graph.file}: ${error.message}", error)
+            throw IllegalStateException("$where: TFLite could not load the graph (${error.message})", error)
+        }
+        try {
+            interpreter.allocateTensors() // output shapes as the graph states them, before the first run
+            val inputs = List(interpreter.getInputTensorCount()) { reported(interpreter.getInputTensor(it)) }
+            val outputs = List(interpreter.getOutputTensorCount()) { reported(interpreter.getOutputTensor(it)) }
+            GraphIo.checkIo(where, "input", graph.inputs, inputs)
+            GraphIo.checkIo(where, "output", graph.outputs, outputs)
+        } catch (error: Exception) {
+            interpreter.close()
+            delegate?.close()
+            throw error
         }
         input = ByteBuffer.allocateDirect(tile * tile * 3 * 4).order(ByteOrder.nativeOrder())
         output = ByteBuffer.allocateDirect(tile * scale * tile * scale * 3 * 4).order(ByteOrder.nativeOrder())
@@ -61,6 +88,21 @@ class TfliteTileRunner(file: File, graph: GraphFile, gpu: Boolean, threads: Int 
     }
 
     private companion object {
+        /**
+         * A loaded tensor for [GraphIo.checkIo]: shape, dtype ([org.tensorflow.lite.DataType]
+         * `FLOAT32` -> `float32`, the manifest's spelling) and quantization (scale 0 when not
+         * quantized); no name (converters rename tensors).
+         */
+        fun reported(tensor: Tensor): ReportedTensor {
+            val quant = tensor.quantizationParams()
+            return ReportedTensor(
+                name = null,
+                shape = tensor.shape().map { it.toLong() },
+                dtype = tensor.dataType().name.lowercase(Locale.ROOT),
+                quant = ReportedQuant(quant.scale.toDouble(), quant.zeroPoint),
+            )
+        }
+
         /**
          * The GPU delegate, loaded by name: `tensorflow-lite-gpu` needs `tensorflow-lite-gpu-api`,
          * which a build without it lacks (the local APK build: Maven Central does not serve it);

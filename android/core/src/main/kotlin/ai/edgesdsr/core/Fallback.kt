@@ -7,13 +7,14 @@ enum class Accelerator(val label: String) {
     CPU("CPU"),
 }
 
-/** The runner implementations the app can build; each needs its libraries in the APK. */
+/**
+ * The runner implementations the app can build; each needs its libraries in the APK. There is no
+ * LiteRT NPU runner: a bundle's LiteRT AOT graph (`litert-npu`) is recorded as skipped by
+ * [FallbackPolicy.plan] ([FallbackPolicy.NO_LITERT_NPU]).
+ */
 enum class RunnerKind(val accelerator: Accelerator, val label: String) {
     /** ONNX Runtime QNN EP, HTP backend, on the EPContext graph + context binary. */
     ORT_QNN_HTP(Accelerator.NPU, "ONNX Runtime QNN HTP"),
-
-    /** LiteRT 2.x CompiledModel on the AOT .tflite (optional Gradle flavor, Google's Maven). */
-    LITERT_NPU(Accelerator.NPU, "LiteRT NPU"),
 
     /** Classic TFLite interpreter with the GPU delegate on an fp16 .tflite. */
     TFLITE_GPU(Accelerator.GPU, "TFLite GPU delegate"),
@@ -53,13 +54,21 @@ object FallbackPolicy {
     /** NPU first, then GPU, then CPU. */
     val DEFAULT_ORDER: List<Accelerator> = listOf(Accelerator.NPU, Accelerator.GPU, Accelerator.CPU)
 
+    /** Why a bundle's LiteRT AOT graph is never planned: the app has no runner for it. */
+    const val NO_LITERT_NPU: String =
+        "this app has no LiteRT NPU runner for the LiteRT AOT graph (its NPU runs the ONNX Runtime QNN graph)"
+
     private fun runnerFor(graph: GraphFile): RunnerKind? = when (graph.runtime) {
         GraphRuntime.ONNXRUNTIME_QNN -> RunnerKind.ORT_QNN_HTP.takeIf { graph.artifact == Artifact.QNN_EPCONTEXT }
-        GraphRuntime.LITERT_NPU -> RunnerKind.LITERT_NPU.takeIf { graph.artifact == Artifact.LITERT_AOT }
+        GraphRuntime.LITERT_NPU -> null // no LiteRT NPU runner: see runnerless()
         GraphRuntime.LITERT_GPU -> RunnerKind.TFLITE_GPU.takeIf { graph.artifact == Artifact.LITERT }
         GraphRuntime.ONNXRUNTIME_CPU -> RunnerKind.ORT_CPU.takeIf { graph.artifact == Artifact.ONNX }
         GraphRuntime.LITERT_CPU -> RunnerKind.TFLITE_CPU.takeIf { graph.artifact == Artifact.LITERT }
     }
+
+    /** The accelerator and skip reason of a graph the app has no runner for, or null. */
+    private fun runnerless(graph: GraphFile): Pair<Accelerator, String>? =
+        if (graph.runtime == GraphRuntime.LITERT_NPU && graph.artifact == Artifact.LITERT_AOT) Accelerator.NPU to NO_LITERT_NPU else null
 
     /**
      * Plans the fallback chain. [available] are the runners this build can construct (a
@@ -69,7 +78,9 @@ object FallbackPolicy {
      * SoC ([DeviceInfo.socModel]) is one of the bundle's [BundleManifest.npuSocModels] (an
      * unknown SoC, before API 31, tries it and lets QNN decide). Each NPU graph is ruled out on its own
      * when the QNN that compiled it ([GraphFile.qnnSdkVersion]) is newer than
-     * [DeviceInfo.qnnRuntime] (a context binary does not load on an older QNN runtime).
+     * [DeviceInfo.qnnRuntime] (a context binary does not load on an older QNN runtime). A graph no
+     * runner of the app takes (a LiteRT AOT graph) is never a candidate: it is recorded in
+     * [FallbackPlan.skipped] with [NO_LITERT_NPU], after that accelerator's candidates' problems.
      */
     fun plan(
         manifest: BundleManifest,
@@ -83,7 +94,11 @@ object FallbackPolicy {
             val graphs = manifest.graphs
                 .mapNotNull { g -> runnerFor(g)?.takeIf { it.accelerator == accelerator }?.let { Candidate(it, g) } }
                 .sortedBy { if (it.graph.role == GraphRole.HOST_REFERENCE) 1 else 0 }
-            if (graphs.isEmpty()) {
+            // graphs for this accelerator that no runner of the app takes (LiteRT AOT): recorded, never planned
+            val runnerless = manifest.graphs.mapNotNull { g ->
+                runnerless(g)?.takeIf { it.first == accelerator }?.let { FallbackAttempt(accelerator, it.second, g.file) }
+            }
+            if (graphs.isEmpty() && runnerless.isEmpty()) {
                 skipped += FallbackAttempt(accelerator, noGraphReason(accelerator, manifest))
                 continue
             }
@@ -101,6 +116,7 @@ object FallbackPolicy {
                 }
                 if (problem == null) candidates += c else skipped += FallbackAttempt(accelerator, problem, c.graph.file)
             }
+            skipped += runnerless
         }
         return FallbackPlan(candidates, skipped)
     }

@@ -132,25 +132,73 @@ class FallbackTest {
         assertTrue(FallbackPolicy.plan(olderTop, snapdragon, all).candidates.none { it.accelerator == Accelerator.NPU })
     }
 
-    @Test
-    fun `each NPU graph is checked on its own (EPContext on QNN 2_49_40 kept, LiteRT AOT on 2_50_40 skipped)`() {
-        val epcontext = manifest.graphs[0]
-        val aot = epcontext.copy(
+    /** The golden bundle with a LiteRT AOT graph (compiled with QNN [qnn]) before its EPContext graph. */
+    private fun withAot(qnn: String = "2.50.40"): Pair<BundleManifest, GraphFile> {
+        val aot = manifest.graphs[0].copy(
             file = "graphs/nearest_aot.tflite", artifact = Artifact.LITERT_AOT, runtime = GraphRuntime.LITERT_NPU,
-            contextBinary = null, qnnSdkVersion = "2.50.40",
+            contextBinary = null, qnnSdkVersion = qnn,
         )
-        val both = manifest.copy(graphs = listOf(aot) + manifest.graphs)
+        return manifest.copy(graphs = listOf(aot) + manifest.graphs) to aot
+    }
+
+    @Test
+    fun `a LiteRT AOT graph is never planned (no LiteRT NPU runner) and says so, the EPContext graph still runs`() {
+        val (both, aot) = withAot()
         val plan = FallbackPolicy.plan(both, snapdragon, all)
         assertEquals(
-            listOf(RunnerKind.ORT_QNN_HTP to epcontext.file, RunnerKind.ORT_CPU to "graphs/nearest-u8.onnx", RunnerKind.ORT_CPU to "graphs/nearest.onnx"),
+            listOf(RunnerKind.ORT_QNN_HTP to "graphs/nearest_ctx.onnx", RunnerKind.ORT_CPU to "graphs/nearest-u8.onnx", RunnerKind.ORT_CPU to "graphs/nearest.onnx"),
             plan.candidates.map { it.kind to it.graph.file },
         )
         val skipped = plan.skipped.single { it.accelerator == Accelerator.NPU }
         assertEquals(aot.file, skipped.graph)
-        assertTrue(skipped.reason.startsWith("the NPU graph was compiled with QNN 2.50.40 but this app's QNN runtime is 2.50.0"), skipped.reason)
-        // a newer phone runtime takes both
+        assertEquals(FallbackPolicy.NO_LITERT_NPU, skipped.reason)
+        assertEquals(
+            "this app has no LiteRT NPU runner for the LiteRT AOT graph (its NPU runs the ONNX Runtime QNN graph)",
+            skipped.reason,
+        )
+        // a phone runtime new enough for its QNN 2.50.40 does not change that: there is no runner to load it
         val newer = FallbackPolicy.plan(both, snapdragon.copy(qnnRuntime = QnnVersion(2, 51, 0)), all)
-        assertEquals(listOf(RunnerKind.LITERT_NPU, RunnerKind.ORT_QNN_HTP), newer.candidates.take(2).map { it.kind })
+        assertEquals(listOf(RunnerKind.ORT_QNN_HTP), newer.candidates.filter { it.accelerator == Accelerator.NPU }.map { it.kind })
+        assertEquals(listOf(FallbackPolicy.NO_LITERT_NPU), newer.skipped.filter { it.accelerator == Accelerator.NPU }.map { it.reason })
+    }
+
+    @Test
+    fun `each NPU graph is checked on its own (EPContext on QNN 2_51_0 skipped, LiteRT AOT skipped for want of a runner)`() {
+        val (both, aot) = withAot()
+        val newerEpContext = both.copy(graphs = both.graphs.map { if (it.artifact == Artifact.QNN_EPCONTEXT) it.copy(qnnSdkVersion = "2.51.0") else it })
+        val plan = FallbackPolicy.plan(newerEpContext, snapdragon, all)
+        assertTrue(plan.candidates.none { it.accelerator == Accelerator.NPU })
+        assertEquals(
+            listOf("graphs/nearest_ctx.onnx", aot.file),
+            plan.skipped.filter { it.accelerator == Accelerator.NPU }.map { it.graph },
+        )
+        val (epcontext, litert) = plan.skipped.filter { it.accelerator == Accelerator.NPU }
+        assertTrue(epcontext.reason.startsWith("the NPU graph was compiled with QNN 2.51.0 but this app's QNN runtime is 2.50.0"), epcontext.reason)
+        assertEquals(FallbackPolicy.NO_LITERT_NPU, litert.reason)
+    }
+
+    @Test
+    fun `a bundle whose only NPU graph is LiteRT AOT skips the NPU with that reason, not 'no NPU graph'`() {
+        val (both, aot) = withAot()
+        val aotOnly = both.copy(graphs = both.graphs.filter { it.artifact != Artifact.QNN_EPCONTEXT })
+        val plan = FallbackPolicy.plan(aotOnly, snapdragon, all)
+        assertEquals(listOf(RunnerKind.ORT_CPU, RunnerKind.ORT_CPU), plan.candidates.map { it.kind })
+        assertEquals(listOf(FallbackAttempt(Accelerator.NPU, FallbackPolicy.NO_LITERT_NPU, aot.file)), plan.skipped.filter { it.accelerator == Accelerator.NPU })
+        // on another SoC the SoC is the reason, as for any NPU graph
+        val exynos = FallbackPolicy.plan(aotOnly, snapdragon.copy(socModel = "s5e9945"), all)
+        assertTrue(exynos.skipped.single { it.accelerator == Accelerator.NPU }.reason.startsWith("the bundle's NPU graph is for SM8650"))
+    }
+
+    @Test
+    fun `the runner kinds are the app's runners, each with a bench runtime name`() {
+        assertEquals(
+            listOf(RunnerKind.ORT_QNN_HTP, RunnerKind.TFLITE_GPU, RunnerKind.ORT_CPU, RunnerKind.TFLITE_CPU),
+            RunnerKind.entries.toList(),
+        )
+        assertEquals(
+            listOf("onnxruntime-qnn", "tflite-gpu", "onnxruntime-cpu", "tflite-cpu"),
+            RunnerKind.entries.map { ai.edgesdsr.core.bench.DeviceBench.runtimeName(it) },
+        )
     }
 
     @Test

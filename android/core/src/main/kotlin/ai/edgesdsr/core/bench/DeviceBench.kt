@@ -128,7 +128,6 @@ class DeviceBench(
         /** The runtime's name in the results (`toolchain.deploy.manifest.Runtime` values, TFLite for classic TFLite). */
         fun runtimeName(kind: RunnerKind): String = when (kind) {
             RunnerKind.ORT_QNN_HTP -> "onnxruntime-qnn"
-            RunnerKind.LITERT_NPU -> "litert-npu"
             RunnerKind.TFLITE_GPU -> "tflite-gpu"
             RunnerKind.ORT_CPU -> "onnxruntime-cpu"
             RunnerKind.TFLITE_CPU -> "tflite-cpu"
