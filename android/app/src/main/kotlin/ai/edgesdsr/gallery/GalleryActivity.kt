@@ -3,6 +3,7 @@ package ai.edgesdsr.gallery
 import ai.edgesdsr.core.EnhanceError
 import android.app.Activity
 import android.content.Intent
+import android.graphics.Bitmap
 import android.graphics.BitmapFactory
 import android.net.Uri
 import android.os.Build
@@ -13,6 +14,7 @@ import android.widget.ImageView
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 
@@ -24,6 +26,9 @@ class GalleryActivity : Activity() {
     private val app: GalleryApp get() = application as GalleryApp
     private lateinit var bundleInfo: TextView
     private lateinit var recentList: LinearLayout
+
+    /** Bumped by each [showRecents]: a thumbnail decoded for an older list is dropped. */
+    private var recentsShown = 0
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
@@ -86,25 +91,29 @@ class GalleryActivity : Activity() {
         )
     }
 
+    /**
+     * Lists the recent results at once and decodes their thumbnails off the main thread (I/O
+     * dispatcher: the model thread may be busy enhancing for minutes); each one is set when it is
+     * ready, and a result that cannot be read any more (deleted from the gallery) is forgotten.
+     */
     private fun showRecents() {
+        val shown = ++recentsShown
         recentList.removeAllViews()
         val recents = app.recents.list()
         if (recents.isEmpty()) {
-            recentList.addView(text(14f, "None yet: enhanced photos you save appear here (Pictures/Enhanced)."))
+            showNoRecents()
             return
         }
+        val side = dp(72)
         for ((uri, name) in recents) {
-            val thumb = ImageView(this).apply { scaleType = ImageView.ScaleType.CENTER_CROP }
-            val thumbnail = loadThumbnail(uri)
-            if (thumbnail == null) {
-                app.recents.remove(uri)
-                continue
+            val thumb = ImageView(this).apply {
+                scaleType = ImageView.ScaleType.CENTER_CROP
+                tag = "thumb"
             }
-            thumb.setImageBitmap(thumbnail)
             val label = text(14f, "$name\nPictures/${GallerySaver.ALBUM}")
             val entry = LinearLayout(this).apply {
                 orientation = LinearLayout.HORIZONTAL
-                addView(thumb, LinearLayout.LayoutParams(dp(72), dp(72)))
+                addView(thumb, LinearLayout.LayoutParams(side, side))
                 addView(label, LinearLayout.LayoutParams(0, ViewGroup.LayoutParams.WRAP_CONTENT, 1f).apply {
                     leftMargin = dp(12)
                 })
@@ -113,15 +122,30 @@ class GalleryActivity : Activity() {
                 }
             }
             recentList.addView(entry)
+            app.scope.launch {
+                val thumbnail = withContext(Dispatchers.IO) { loadThumbnail(uri, side) }
+                if (isDestroyed || shown != recentsShown) return@launch
+                if (thumbnail != null) {
+                    thumb.setImageBitmap(thumbnail)
+                } else {
+                    app.recents.remove(uri)
+                    recentList.removeView(entry)
+                    if (recentList.childCount == 0) showNoRecents()
+                }
+            }
         }
     }
 
-    /** A small decode of a saved result, or null if it is gone. */
-    private fun loadThumbnail(uri: Uri) = try {
+    private fun showNoRecents() {
+        recentList.addView(text(14f, "None yet: enhanced photos you save appear here (Pictures/Enhanced)."))
+    }
+
+    /** A decode of a saved result at least [side] px on its short edge, or null if it is gone (any thread). */
+    private fun loadThumbnail(uri: Uri, side: Int): Bitmap? = try {
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         contentResolver.openInputStream(uri)?.use { BitmapFactory.decodeStream(it, null, bounds) }
         var sample = 1
-        while (bounds.outWidth / (sample * 2) >= dp(72) && bounds.outHeight / (sample * 2) >= dp(72)) sample *= 2
+        while (bounds.outWidth / (sample * 2) >= side && bounds.outHeight / (sample * 2) >= side) sample *= 2
         contentResolver.openInputStream(uri)?.use {
             BitmapFactory.decodeStream(it, null, BitmapFactory.Options().apply { inSampleSize = sample })
         }

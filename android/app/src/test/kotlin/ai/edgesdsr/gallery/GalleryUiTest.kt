@@ -14,6 +14,7 @@ import android.os.Looper
 import android.provider.MediaStore
 import android.view.View
 import android.widget.Button
+import android.widget.ImageView
 import android.widget.LinearLayout
 import android.widget.TextView
 import org.junit.After
@@ -39,7 +40,9 @@ import java.io.File
  * says so and lands on ONNX Runtime CPU, as on a phone without the QNN libraries).
  *
  * The photo is the repository's 224x150 sample (4 tiles of the bundle's 128px plan) saved as
- * a JPEG with EXIF orientation 6 and a capture date, so saving can be checked to keep both.
+ * a JPEG with a capture date: upright (EXIF orientation 1) in the test that renders the README
+ * screenshots, with EXIF orientation 6 (shown rotated 90 degrees) in the one that checks saving
+ * keeps the orientation; saving is checked to keep both tags.
  */
 @RunWith(RobolectricTestRunner::class)
 @Config(sdk = [35], qualifiers = "w360dp-h640dp-mdpi")
@@ -61,9 +64,10 @@ class GalleryUiTest {
         app.sessions.values.forEach { it.cancel() }
         waitUntil("runs to stop", 60_000) { app.sessions.values.none { it.running } }
         controllers.forEach { it.pause().stop().destroy() }
+        app.accelerators.closeRunners() // the runner Enhance keeps for the process (nothing runs now)
     }
 
-    /** Pick -> Enhance (progress) -> result -> compare -> Save (orientation and date kept) -> recent. */
+    /** Pick -> Enhance (progress) -> result -> compare -> Save (orientation and date kept) -> recent; renders the README screenshots. */
     @Test
     fun pickEnhanceCompareSave() {
         val gallery = launch(Robolectric.buildActivity(GalleryActivity::class.java))
@@ -71,7 +75,7 @@ class GalleryUiTest {
         gallery.click("pick")
         val request = shadowOf(gallery).nextStartedActivityForResult
         assertEquals(MediaStore.ACTION_PICK_IMAGES, request.intent.action)
-        val photoUri = samplePhoto()
+        val photoUri = samplePhoto(ExifInterface.ORIENTATION_NORMAL) // upright: the screenshots show the photo as taken
         shadowOf(gallery).receiveResult(request.intent, Activity.RESULT_OK, Intent().setData(photoUri))
         val opened = shadowOf(gallery).nextStartedActivity
         assertEquals(PhotoActivity::class.java.name, opened.component?.className)
@@ -89,6 +93,7 @@ class GalleryUiTest {
         assertTrue(photo.text("status"), photo.text("status").contains("on the CPU (ONNX Runtime CPU, graphs/edge-sd-sr-nano-fp32.onnx"))
         assertTrue(photo.text("status"), photo.text("status").contains("896x600, 4 tiles"))
         assertTrue(photo.text("message"), photo.text("message").contains("NPU not used:"))
+        assertTrue("the verification is recorded", File(app.filesDir, "verified-bundles.json").isFile)
 
         val done = app.sessions.getValue(photoUri).state as EnhanceState.Done
         assertEquals(896, done.result.width)
@@ -108,12 +113,12 @@ class GalleryUiTest {
         assertEquals(0, media.updated.single().getAsInteger(MediaStore.MediaColumns.IS_PENDING))
         assertEquals("Pictures/Enhanced", values.getAsString(MediaStore.MediaColumns.RELATIVE_PATH))
         assertEquals("sample_x4.jpg", values.getAsString(MediaStore.MediaColumns.DISPLAY_NAME))
-        assertEquals(90, values.getAsInteger(MediaStore.Images.ImageColumns.ORIENTATION))
+        assertEquals(0, values.getAsInteger(MediaStore.Images.ImageColumns.ORIENTATION))
         assertEquals(GallerySaver.takenMillis(CAPTURE_DATE), values.getAsLong(MediaStore.Images.ImageColumns.DATE_TAKEN))
         val jpeg = media.files.values.single()
         assertTrue("saved ${jpeg.length()} bytes", jpeg.length() > 10_000)
         val exif = ExifInterface(jpeg.path)
-        assertEquals(ExifInterface.ORIENTATION_ROTATE_90, exif.getAttributeInt(ExifInterface.TAG_ORIENTATION, 0))
+        assertEquals(ExifInterface.ORIENTATION_NORMAL, exif.getAttributeInt(ExifInterface.TAG_ORIENTATION, 0))
         assertEquals(CAPTURE_DATE, exif.getAttribute(ExifInterface.TAG_DATETIME_ORIGINAL))
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         BitmapFactory.decodeFile(jpeg.path, bounds)
@@ -124,7 +129,36 @@ class GalleryUiTest {
         val back = launch(Robolectric.buildActivity(GalleryActivity::class.java))
         waitUntil("bundle line") { back.text("bundle").startsWith("Bundle:") }
         assertEquals(1, back.find<LinearLayout>("recents").childCount)
+        waitUntil("thumbnail decoded off the main thread") { back.find<ImageView>("thumb").drawable != null }
         screenshot(back, "gallery")
+    }
+
+    /**
+     * A photo with EXIF orientation 6 (rotate 90): shown rotated, enhanced in sensor orientation,
+     * saved with the same orientation tag (file and MediaStore) and capture date.
+     */
+    @Test
+    fun savingKeepsTheExifRotation() {
+        val photoUri = samplePhoto()
+        val photo = launch(Robolectric.buildActivity(PhotoActivity::class.java, photoIntent(photoUri)))
+        waitUntil("photo loaded") { photo.find<Button>("enhance").isEnabled }
+        assertEquals("sample.jpg: 224x150", photo.text("info"))
+        assertEquals(90, app.sessions.getValue(photoUri).photo.info.rotationDegrees)
+        photo.click("enhance")
+        waitUntil("result") { photo.text("status").startsWith("Enhanced") }
+        val media = Robolectric.setupContentProvider(FakeMediaStore::class.java, MediaStore.AUTHORITY)
+        photo.click("save")
+        waitUntil("saved") { photo.text("message") == "Saved to Pictures/Enhanced/sample_x4.jpg" }
+        val values = media.inserted.single()
+        assertEquals(90, values.getAsInteger(MediaStore.Images.ImageColumns.ORIENTATION))
+        assertEquals(GallerySaver.takenMillis(CAPTURE_DATE), values.getAsLong(MediaStore.Images.ImageColumns.DATE_TAKEN))
+        val jpeg = media.files.values.single()
+        val exif = ExifInterface(jpeg.path)
+        assertEquals(ExifInterface.ORIENTATION_ROTATE_90, exif.getAttributeInt(ExifInterface.TAG_ORIENTATION, 0))
+        assertEquals(CAPTURE_DATE, exif.getAttribute(ExifInterface.TAG_DATETIME_ORIGINAL))
+        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
+        BitmapFactory.decodeFile(jpeg.path, bounds)
+        assertEquals("pixels stay in sensor orientation", 896 to 600, bounds.outWidth to bounds.outHeight)
     }
 
     /** Rotation recreates the screen: the process-held session keeps the result, nothing reruns. */
@@ -253,10 +287,13 @@ class GalleryUiTest {
 
     private fun photoIntent(uri: Uri) = Intent(app, PhotoActivity::class.java).setData(uri)
 
-    /** The repository's sample as a JPEG with EXIF orientation 6 (rotate 90) and a capture date. */
-    private fun samplePhoto(): Uri {
+    /**
+     * The repository's sample as a JPEG with a capture date and EXIF [orientation]: by default 6
+     * (rotate 90, the EXIF rotation case); [ExifInterface.ORIENTATION_NORMAL] for an upright photo.
+     */
+    private fun samplePhoto(orientation: Int = ExifInterface.ORIENTATION_ROTATE_90): Uri {
         val bitmap = BitmapFactory.decodeFile(File(repo, "models/samples/sample.png").path)
-        return Uri.fromFile(writeJpeg("sample.jpg", bitmap))
+        return Uri.fromFile(writeJpeg("sample.jpg", bitmap, orientation))
     }
 
     private fun photoFile(name: String, width: Int, height: Int): Uri {
@@ -265,11 +302,11 @@ class GalleryUiTest {
         return Uri.fromFile(writeJpeg(name, bitmap))
     }
 
-    private fun writeJpeg(name: String, bitmap: Bitmap): File {
+    private fun writeJpeg(name: String, bitmap: Bitmap, orientation: Int = ExifInterface.ORIENTATION_ROTATE_90): File {
         val file = File(app.cacheDir, name)
         file.outputStream().use { assertTrue(bitmap.compress(Bitmap.CompressFormat.JPEG, 95, it)) }
         ExifInterface(file.path).apply {
-            setAttribute(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_ROTATE_90.toString())
+            setAttribute(ExifInterface.TAG_ORIENTATION, orientation.toString())
             setAttribute(ExifInterface.TAG_DATETIME_ORIGINAL, CAPTURE_DATE)
             saveAttributes()
         }
