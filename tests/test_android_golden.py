@@ -39,10 +39,11 @@ from toolchain.deploy.manifest import (
     Runtime,
     Toolchain,
     example_plan,
+    manifest_from_dict,
     read_manifest,
 )
 from toolchain.deploy.qnn_pairing import APP_QNN_RUNTIME
-from toolchain.deploy.targets import Artifact, Precision
+from toolchain.deploy.targets import DEFAULT_BUNDLE, Artifact, Precision
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS
 from toolchain.tiling import PadMode, TileSpec, _axis_window, blend_window, plan_tiles, ramp, upscale_tiled
@@ -499,3 +500,36 @@ def test_contract_golden() -> None:
             "app_qnn_runtime": APP_QNN_RUNTIME,
         },
     )
+
+
+def test_default_bundle_manifest_golden() -> None:
+    """The manifest of a real `toolchain export --target s24-dsp` of the default, for the app's pairing test.
+
+    The Kotlin core plans the default bundle on an SM8650 phone with the app's QNN runtime from this
+    file (android/core FallbackTest). It is copied from the real export under UPDATE_GOLDEN=1; without
+    that, when the export is present, its app-relevant fields must equal the committed copy's.
+    """
+    golden = GOLDEN / "default_bundle_manifest.json"
+    exported = Path(__file__).resolve().parents[1] / DEFAULT_BUNDLE / MANIFEST_NAME
+    if UPDATE and exported.is_file():
+        shutil.copyfile(exported, golden)
+    committed = json.loads(golden.read_text(encoding="utf-8"))
+    assert manifest_from_dict(committed).npu_soc_models == ("SM8650",)
+    if not exported.is_file():
+        pytest.skip(f"{DEFAULT_BUNDLE} not exported here; the committed golden was checked alone")
+
+    def app_view(manifest: dict[str, Any]) -> dict[str, Any]:
+        keys = ("file", "artifact", "runtime", "role", "precision", "inputs", "outputs", "qnn_sdk_version")
+        graphs = [{k: g[k] for k in keys} for g in manifest["graphs"]]
+        for g in graphs:  # the build stamp of a QNN version differs between exports
+            g["qnn_sdk_version"] = g["qnn_sdk_version"] and ".".join(g["qnn_sdk_version"].split(".")[:3])
+        return {
+            "schema_version": manifest["schema_version"],
+            "model_id": manifest["model_id"],
+            "target": manifest["target"],
+            "npu_soc_models": manifest["npu_soc_models"],
+            "tile_spec": manifest["tile_spec"],
+            "graphs": graphs,
+        }
+
+    assert app_view(json.loads(exported.read_text(encoding="utf-8"))) == app_view(committed)
