@@ -454,3 +454,18 @@ def test_tile_graph_io_is_described_by_the_manifest_type() -> None:
     inp, out = io_specs(EdgeSDSR(load_preset("tiny")))
     assert inp == IOTensor("lr_tile", (1, 32, 32, 3), "float32", "NHWC", (0.0, 1.0), None)
     assert out == IOTensor("hr_tile", (1, 128, 128, 3), "float32", "NHWC", (0.0, 1.0), None)
+
+
+def test_a_manifest_that_is_a_link_or_a_fifo_is_refused_at_once(bundle: Path, tmp_path: Path) -> None:
+    """Issue 26, item 6: the manifest is held to the graphs' rule, a regular file inside the bundle."""
+    import os
+
+    outside = tmp_path / "elsewhere.json"
+    (bundle / MANIFEST_NAME).rename(outside)
+    (bundle / MANIFEST_NAME).symlink_to(outside)
+    with pytest.raises(ToolchainError, match=r"manifest\.json is a link; a bundle is made of regular files"):
+        verify_bundle(bundle)
+    (bundle / MANIFEST_NAME).unlink()
+    os.mkfifo(bundle / MANIFEST_NAME)  # reading it would block forever
+    with pytest.raises(ToolchainError, match=r"manifest\.json is not a regular file"):
+        read_manifest(bundle)

@@ -429,6 +429,11 @@ def read_manifest(bundle_dir: Path) -> Manifest:
         what = "is not a folder" if bundle_dir.exists() else "does not exist"
         raise ToolchainError(f"bundle {bundle_dir} {what}; pass the folder written by `toolchain export`")
     path = bundle_dir / MANIFEST_NAME
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # a FIFO would block the read
+        state = "a link" if path.is_symlink() else "not a regular file"
+        raise ToolchainError(
+            f"bundle {bundle_dir}: {MANIFEST_NAME} is {state}; a bundle is made of regular files, {REEXPORT}"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
