@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.deploy.qnn_pairing import APP_QNN_RUNTIME, check_loads_on_app, parse_qnn_version
+from toolchain.deploy.qnn_pairing import (
+    APP_QNN_RUNTIME,
+    check_loads_on_app,
+    packaged_qnn_version,
+    parse_qnn_version,
+)
 from toolchain.errors import ToolchainError
 
 CATALOG = Path(__file__).resolve().parents[1] / "android" / "gradle" / "libs.versions.toml"
@@ -41,6 +46,6 @@ def test_a_binary_newer_than_the_app_runtime_is_refused_naming_both_versions() -
 def test_the_installed_plugin_compiles_for_the_app() -> None:
     """constraints.txt pins the onnxruntime-qnn whose QNN the app's runtime loads."""
     qnn = pytest.importorskip("onnxruntime_qnn")
-    info = (Path(qnn.__file__).parent / "build_and_package_info.py").read_text()
-    version = info.split("qnn_version = '")[1].split("'")[0]
+    version = packaged_qnn_version((Path(qnn.__file__).parent / "build_and_package_info.py").read_text())
+    assert version is not None
     check_loads_on_app(version, "the installed onnxruntime-qnn")

@@ -50,7 +50,7 @@ import torch
 
 from toolchain.atomic import atomic_dir, atomic_path
 from toolchain.deploy.manifest import QuantParams
-from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, LITERT_QNN_WHEEL_VERSION
+from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, LITERT_QNN_WHEEL_VERSION, packaged_qnn_version
 from toolchain.deploy.targets import Precision
 from toolchain.errors import ToolchainError
 
@@ -344,11 +344,11 @@ def _unpack_qnn_libs(wheel: Path, root: Path) -> None:
         with zipfile.ZipFile(wheel) as archive:
             names = set(archive.namelist())
             info = archive.read(f"{_WHEEL_PACKAGE}/build_and_package_info.py").decode()
-            found = re.search(r"qnn_version\s*=\s*'([^']+)'", info)
-            if found is None or found.group(1) != LITERT_QNN_SDK:
-                got = found.group(1) if found else "an unknown QNN"
+            got = packaged_qnn_version(info)
+            if got != LITERT_QNN_SDK:
                 raise ToolchainError(
-                    f"{wheel} holds {got}, not QNN {LITERT_QNN_SDK}; point {QNN_WHEEL_ENV} at {_WHEEL_HINT}"
+                    f"{wheel} holds {got or 'an unknown QNN'}, not QNN {LITERT_QNN_SDK}; "
+                    f"point {QNN_WHEEL_ENV} at {_WHEEL_HINT}"
                 )
             members = [f"{_WHEEL_PACKAGE}/{name}" for name in QNN_HOST_LIBS]
             members += sorted(

@@ -399,27 +399,22 @@ def manifest_from_dict(data: Any, where: str = "manifest") -> Manifest:
 
 
 def _upgrade_1_0(data: dict[str, Any]) -> dict[str, Any]:
-    """A 1.0 manifest in the 1.1 schema: each NPU graph's ``qnn_sdk_version`` is the top-level one, and
-    ``npu_soc_models`` is empty (1.0 did not name the SoC, so no phone takes its NPU graphs)."""
-    data = _graph_qnn_versions_from_1_0(data)
-    return data if "npu_soc_models" in data else {**data, "npu_soc_models": []}
-
-
-def _graph_qnn_versions_from_1_0(data: dict[str, Any]) -> dict[str, Any]:
-    """A 1.0 manifest with each graph's ``qnn_sdk_version`` filled in: the top-level one for NPU graphs."""
+    """A 1.0 manifest in the 1.1 schema: each NPU graph's ``qnn_sdk_version`` is the top-level one (the
+    others None), and ``npu_soc_models`` is empty (1.0 did not name the SoC, so no phone takes its NPU
+    graphs). Malformed parts are left as they are for the strict parser to name."""
+    upgraded = {"npu_soc_models": [], **data}
     compiler = data.get("compiler")
     version = compiler.get("qnn_sdk_version") if isinstance(compiler, dict) else None
     npu = {a.value for a in (Artifact.QNN_EPCONTEXT, Artifact.LITERT_AOT)}
     graphs = data.get("graphs")
-    if not isinstance(graphs, list):
-        return data
-    filled = [
-        {**g, "qnn_sdk_version": version if g.get("artifact") in npu else None}
-        if isinstance(g, dict) and "qnn_sdk_version" not in g
-        else g
-        for g in graphs
-    ]
-    return {**data, "graphs": filled}
+    if isinstance(graphs, list):
+        upgraded["graphs"] = [
+            {**g, "qnn_sdk_version": version if g.get("artifact") in npu else None}
+            if isinstance(g, dict) and "qnn_sdk_version" not in g
+            else g
+            for g in graphs
+        ]
+    return upgraded
 
 
 def read_manifest(bundle_dir: Path) -> Manifest:

@@ -49,6 +49,12 @@ def parse_qnn_version(text: str) -> tuple[int, int, int]:
     return int(major), int(minor), int(patch or 0)
 
 
+def packaged_qnn_version(build_info: str) -> str | None:
+    """The QNN an onnxruntime-qnn wheel carries: ``qnn_version`` of its ``build_and_package_info.py``."""
+    found = re.search(r"qnn_version\s*=\s*'([^']+)'", build_info)
+    return found.group(1) if found else None
+
+
 def check_loads_on_app(compiler_version: str, graph: str) -> None:
     """Refuse a context binary that the app's QNN runtime (:data:`APP_QNN_RUNTIME`) would not load."""
     if parse_qnn_version(compiler_version) > parse_qnn_version(APP_QNN_RUNTIME):
