@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -22,7 +23,11 @@ from toolchain.data.degradations import DegradationConfig
 from toolchain.errors import ToolchainError
 from toolchain.model.config import load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
-from toolchain.train.adversarial import AdversarialConfig, PatchDiscriminator
+from toolchain.train.adversarial import (
+    AdversarialConfig,
+    PatchDiscriminator,
+    UNetDiscriminator,
+)
 from toolchain.train.blend import blend_models
 from toolchain.train.recipe import RecipeConfig, Stage, StageConfig, check_blend_start, load_recipe
 
@@ -52,6 +57,29 @@ def test_discriminator_gives_patch_logits_and_features() -> None:
     logits, features = PatchDiscriminator(8)(torch.zeros(2, 3, 64, 64))
     assert logits.shape == (2, 1, 8, 8)
     assert [f.shape[1] for f in features] == [8, 16, 32]
+
+
+def test_unet_discriminator_gives_a_logit_per_pixel() -> None:
+    image = torch.zeros(2, 3, 64, 64)
+    image[1, :, 20:30, 40:50] = 1.0  # a local change moves the logits near it more than far from it
+    logits, features = UNetDiscriminator(8)(image)
+    assert logits.shape == (2, 1, 64, 64)
+    assert [f.shape[1:] for f in features] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
+    change = (logits[1] - logits[0]).abs()[0]
+    assert change[20:30, 40:50].mean() > 10 * change[50:, :10].mean()
+
+
+def test_adversarial_stage_trains_with_the_unet_discriminator(tmp_path: Path) -> None:
+    adversarial = {"discriminator": "unet", "disc_channels": 8}
+    recipe = write_recipe(tmp_path, [stage("decoder", 1), stage("adversarial", 2, adversarial=adversarial)])
+    assert train(recipe, tmp_path / "run") == tmp_path / "run" / "adversarial"
+    losses = [r for r in log_of(tmp_path / "run") if r.get("stage") == "adversarial" and "d_loss" in r]
+    assert losses and all(math.isfinite(r["d_loss"]) for r in losses)
+    bad = write_recipe(
+        tmp_path, [stage("decoder", 1), stage("adversarial", 2, adversarial={"discriminator": "pixel"})]
+    )
+    with pytest.raises(ToolchainError, match="'pixel' is not one of patch, unet"):
+        load_recipe(bad)
 
 
 def test_adversarial_stage_trains_only_the_decoder_by_default(tmp_path: Path) -> None:

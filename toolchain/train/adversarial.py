@@ -13,6 +13,7 @@ own optimizer and is stepped after each generator step on the generator's last o
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,11 @@ from toolchain.train.sharpen import usm_sharpen
 Stats = dict[str, float]
 
 
+class DiscriminatorKind(enum.StrEnum):
+    PATCH = "patch"  # PatchDiscriminator: one logit per 16 px patch
+    UNET = "unet"  # UNetDiscriminator: one logit per pixel (Real-ESRGAN's UNetDiscriminatorSN)
+
+
 @dataclass(frozen=True)
 class AdversarialConfig:
     """Loss weights and the discriminator of the ``adversarial`` stage."""
@@ -36,6 +42,7 @@ class AdversarialConfig:
     feature_weight: float = 1.0  # L1 between D's features of the output and of the HR tile
     gan_weight: float = 0.05  # hinge generator loss
     disc_channels: int = 64  # width of the first discriminator layer (doubles twice)
+    discriminator: DiscriminatorKind = DiscriminatorKind.PATCH
     disc_learning_rate: float = 2e-4  # constant; Adam with betas (0.5, 0.999)
     # share of the adversarial weights in the run's output, <out>/adversarial-blend: the rest is
     # the stage's starting checkpoint (ESRGAN's network interpolation, train/blend.py); 1: no blend
@@ -83,6 +90,53 @@ class PatchDiscriminator(nn.Module):
         return self.head(x), features
 
 
+class UNetDiscriminator(nn.Module):
+    """Image in [-1, 1] (B, 3, H, W) -> a real/fake logit per pixel, plus its features.
+
+    Real-ESRGAN's ``UNetDiscriminatorSN``: three stride-2 4x4 convolutions down (C -> 2C -> 4C
+    -> 8C), three bilinear x2 steps up with a skip added at each scale, two 3x3 convolutions and
+    a 3x3 head at full resolution; spectral norm on every layer but the first and the head.
+    A logit per pixel tells the generator *where* an output looks fake, which is what lets
+    Real-ESRGAN suppress local artifacts (rims, blotches) instead of averaging them over a patch.
+    H and W must be multiples of 8. The features for feature matching are the three
+    downsampling activations, as with the patch discriminator.
+    """
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        c = channels
+        self.conv0 = nn.Conv2d(3, c, 3, padding=1)
+        self.down = nn.ModuleList(
+            spectral_norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1))
+            for cin, cout in ((c, 2 * c), (2 * c, 4 * c), (4 * c, 8 * c))
+        )
+        self.up = nn.ModuleList(
+            spectral_norm(nn.Conv2d(cin, cout, 3, padding=1))
+            for cin, cout in ((8 * c, 4 * c), (4 * c, 2 * c), (2 * c, c))
+        )
+        self.refine = nn.ModuleList(spectral_norm(nn.Conv2d(c, c, 3, padding=1)) for _ in range(2))
+        self.head = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips = [F.leaky_relu(self.conv0(image), 0.2)]
+        for conv in self.down:
+            skips.append(F.leaky_relu(conv(skips[-1]), 0.2))
+        features = skips[1:]
+        x = skips.pop()
+        for conv in self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.leaky_relu(conv(x), 0.2) + skips.pop()
+        for conv in self.refine:
+            x = F.leaky_relu(conv(x), 0.2)
+        return self.head(x), features
+
+
+DISCRIMINATORS: dict[DiscriminatorKind, type[nn.Module]] = {
+    DiscriminatorKind.PATCH: PatchDiscriminator,
+    DiscriminatorKind.UNET: UNetDiscriminator,
+}
+
+
 class AdversarialLoss:
     """The generator's loss (a ``LossFn``), holding the discriminator and its optimizer.
 
@@ -104,7 +158,7 @@ class AdversarialLoss:
         self.train_unet = train_unet
         with torch.random.fork_rng(devices=[]):  # the same discriminator on every rank and every run
             torch.manual_seed(seed)
-            self.disc = PatchDiscriminator(cfg.disc_channels).to(device)
+            self.disc = DISCRIMINATORS[cfg.discriminator](cfg.disc_channels).to(device)
         self.disc_opt = torch.optim.Adam(
             self.disc.parameters(), lr=cfg.disc_learning_rate, betas=(0.5, 0.999)
         )
