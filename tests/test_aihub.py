@@ -1,4 +1,8 @@
-"""Qualcomm AI Hub profiling, offline: the client's REST layer (qai_hub.public_rest_api) is replaced."""
+"""Qualcomm AI Hub profiling, offline: the client's REST layer (qai_hub.public_rest_api) is replaced.
+
+The client is :mod:`toolchain.deploy.aihub`; the comparison with the paper and the published models is
+:mod:`toolchain.bench.aihub` (the reporting tests at the end).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.bench import aihub
+from toolchain.bench import aihub as aihub_report
+from toolchain.deploy import aihub
 from toolchain.errors import ToolchainError
 from toolchain.tiling import TileSpec, plan_tiles
 
@@ -323,7 +328,7 @@ def test_profile_flow(hub_online, onnx_file: Path, capsys: pytest.CaptureFixture
     assert result.device == aihub.AIHUB_DEVICE and result.runtime == "tflite"
     assert result.compile_job_id == "jcompile" and result.profile_job_id == "jprofile"
     assert result.latency_ms_per_tile == pytest.approx(38.0)
-    assert aihub.estimate_image_latency(result.latency_ms_per_tile, TILES_512) == pytest.approx(950.0)
+    assert aihub_report.estimate_image_latency(result.latency_ms_per_tile, TILES_512) == pytest.approx(950.0)
     assert result.compute_units == {"NPU": 120, "GPU": 0, "CPU": 1}
     assert result.peak_memory_bytes == 12 * 2**20
     assert result.profile_job_url == "https://workbench.example/jobs/jprofile/"
@@ -438,18 +443,18 @@ def test_parse_profile_units_and_memory_fallback() -> None:
 
 
 def test_estimate_image_latency() -> None:
-    assert aihub.estimate_image_latency(38.0, TILES_512) == pytest.approx(950.0)
-    assert aihub.estimate_image_latency(10.0, tiles=4, blend_ms=5.0) == pytest.approx(45.0)
+    assert aihub_report.estimate_image_latency(38.0, TILES_512) == pytest.approx(950.0)
+    assert aihub_report.estimate_image_latency(10.0, tiles=4, blend_ms=5.0) == pytest.approx(45.0)
     with pytest.raises(ValueError):
-        aihub.estimate_image_latency(1.0, tiles=0)
+        aihub_report.estimate_image_latency(1.0, tiles=0)
 
 
 def test_published_references_are_consistent() -> None:
     """Checks the table can fail (not a restatement of it): one row per model and precision, one
     size per model, positive figures, and the w8a8 build of a model faster than its float one."""
-    rows = aihub.AIHUB_PUBLISHED_SR
+    rows = aihub_report.AIHUB_PUBLISHED_SR
     assert len({(r.model, r.precision) for r in rows}) == len(rows)
-    by_model: dict[str, dict[str, aihub.PublishedLatency]] = {}
+    by_model: dict[str, dict[str, aihub_report.PublishedLatency]] = {}
     for r in rows:
         assert r.precision in ("float", "w8a8") and r.ms_per_tile > 0 and r.params_m > 0, r
         by_model.setdefault(r.model, {})[r.precision] = r
@@ -457,9 +462,9 @@ def test_published_references_are_consistent() -> None:
         assert len({b.params_m for b in builds.values()}) == 1, model
         if len(builds) == 2:
             assert builds["w8a8"].ms_per_tile < builds["float"].ms_per_tile, model
-    assert aihub.PAPER_MS_PER_TILE > 0 and aihub.PAPER_S_PER_512 > 0
+    assert aihub_report.PAPER_MS_PER_TILE > 0 and aihub_report.PAPER_S_PER_512 > 0
     with pytest.raises(AttributeError):
-        aihub.AIHUB_PUBLISHED_SR[0].ms_per_tile = 1.0  # type: ignore[misc]
+        aihub_report.AIHUB_PUBLISHED_SR[0].ms_per_tile = 1.0  # type: ignore[misc]
 
 
 def test_format_comparison() -> None:
@@ -472,7 +477,7 @@ def test_format_comparison() -> None:
         compute_units={"NPU": 120, "GPU": 0, "CPU": 0},
         peak_memory_bytes=12 * 2**20,
     )
-    text = aihub.format_comparison(profile, TileSpec(tile=128, overlap=32))
+    text = aihub_report.format_comparison(profile, TileSpec(tile=128, overlap=32))
     lines = text.splitlines()
     ours = next(line for line in lines if line.startswith("ours"))
     assert ours.split()[-2:] == ["38.00", "0.95"]
@@ -487,7 +492,7 @@ def test_format_comparison_takes_its_tile_count_from_the_graph_spec() -> None:
     profile = aihub.AihubProfile(aihub.AIHUB_DEVICE, "onnx", "jc", "jp", 2.0, {"NPU": 10})
     spec = TileSpec(tile=32, overlap=8)
     tiles = plan_tiles(512, 512, spec).num_tiles
-    text = aihub.format_comparison(profile, spec)
+    text = aihub_report.format_comparison(profile, spec)
     assert tiles == 21 * 21
     assert f"one 32x32 -> 128x128 tile; image = 512x512 -> 2048x2048 as {tiles} tiles" in text
     ours = next(line for line in text.splitlines() if line.startswith("ours"))

@@ -17,9 +17,9 @@ from test_aihub import PROXY_VARS, FakeHub
 from test_manifest import make_manifest, nearest_graph
 from typer.testing import CliRunner
 
-from toolchain.bench import aihub
 from toolchain.bench.results import ImageMethod, read_result
 from toolchain.cli.main import app
+from toolchain.deploy import aihub
 from toolchain.deploy.bundle import write_manifest
 from toolchain.tiling import TileSpec, plan_tiles
 

@@ -393,7 +393,7 @@ def test_degrade_without_usable_images_is_one_line(tmp_path: Path) -> None:
 def test_export_via_aihub_without_an_onnx_graph_fails_before_any_work(
     tmp_path: Path, tiny_ckpt: Path, monkeypatch, args: tuple[str, ...]
 ) -> None:
-    import toolchain.bench.aihub as aihub
+    import toolchain.deploy.aihub as aihub
     import toolchain.deploy.export as export_module
 
     def no_work(*_args, **_kwargs):

@@ -224,7 +224,7 @@ def test_export_errors(tmp_path: Path, tiny_ckpt: Path, cpu_bundle: Path, monkey
 def test_via_aihub_is_an_export_route_recorded_in_the_report(
     tmp_path: Path, tiny_ckpt: Path, monkeypatch
 ) -> None:
-    import toolchain.bench.aihub as aihub
+    import toolchain.deploy.aihub as aihub
 
     calls: list[tuple[str, bool, str, dict]] = []
 

@@ -1,4 +1,6 @@
-"""The package's layers point one way: diffusion <- model <- pipeline <- everything that runs it."""
+"""The package's layers point one way: diffusion <- model <- pipeline <- everything that runs it, and
+above those: engines <- deploy <- bench <- cli (export never reaches up into benchmarking, a host
+engine never depends on deploy)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,17 @@ FORBIDDEN = {
     "model": ABOVE_MODEL,
     "tiling.py": ("model", "diffusion", *ABOVE_MODEL),
     "imageio.py": ("model", "diffusion", *ABOVE_MODEL),
+    "deploy": ("bench", "cli"),
+    "bench": ("cli",),
 }
 
 
 def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module == "toolchain":  # from toolchain import deploy
+            found.update(f"toolchain.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

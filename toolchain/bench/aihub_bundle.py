@@ -5,7 +5,7 @@ AI Hub may run), so the graph uploaded is the bundle's QDQ ONNX graph: the quant
 graph was compiled from. AI Hub compiles it for ``runtime`` (default ``precompiled_qnn_onnx``: a QNN
 context binary on the Hexagon NPU, as the app runs it) and profiles it on the device. The per-tile
 latency is the profile's ``estimated_inference_time`` (microseconds, turned into ms by
-:func:`toolchain.bench.aihub.parse_profile`); the per-image latency is *computed* from the tile
+:func:`toolchain.deploy.aihub.parse_profile`); the per-image latency is *computed* from the tile
 plan of the 512x512 image (:func:`toolchain.tiling.plan_tiles`), never measured, and says so.
 """
 
@@ -15,7 +15,6 @@ import importlib.metadata
 from collections.abc import Callable
 from pathlib import Path
 
-from toolchain.bench.aihub import AIHUB_DEVICE, RUNTIMES, AihubProfile, profile_on_aihub
 from toolchain.bench.host import toolchain_tool
 from toolchain.bench.results import (
     SCHEMA_VERSION,
@@ -35,6 +34,7 @@ from toolchain.bench.results import (
     computed_image,
     new_run_id,
 )
+from toolchain.deploy.aihub import AIHUB_DEVICE, RUNTIMES, AihubProfile, profile_on_aihub
 from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.manifest import GraphFile, GraphRole, Manifest
 from toolchain.deploy.targets import Artifact

@@ -144,7 +144,7 @@ def export(
         via=via,
     )
     if via is Via.AIHUB:
-        from toolchain.bench.aihub import check_aihub_ready
+        from toolchain.deploy.aihub import check_aihub_ready
 
         check_aihub_route(opts)
         check_aihub_ready()

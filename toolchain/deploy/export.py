@@ -10,7 +10,7 @@ The pipeline is a fixed sequence of numbered stages:
 5. the accuracy gate: the exact SM8650 context binary runs in the x86 HTP emulator and its
    PSNR-Y against the float torch model must reach ``min_psnr_db``; fallbacks run on host LiteRT;
 6. with ``via=Via.AIHUB``: the bundle's ONNX graph compiled and profiled on a Galaxy S24 through
-   Qualcomm AI Hub (:mod:`toolchain.bench.aihub`); job ids and figures go into report.md;
+   Qualcomm AI Hub (:mod:`toolchain.deploy.aihub`); job ids and figures go into report.md;
 7. manifest.json + report.md, written into a temporary folder renamed into place at the end.
 """
 
@@ -61,7 +61,7 @@ from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec
 
 if TYPE_CHECKING:
-    from toolchain.bench.aihub import AihubProfile
+    from toolchain.deploy.aihub import AihubProfile
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "models" / "samples"
 Step = Callable[[str], None]
@@ -545,7 +545,7 @@ def _newest_qnn(graphs: list[GraphFile]) -> str | None:
 
 def _profile_on_aihub(root: Path, graphs: list[GraphFile], step: Step) -> AihubProfile:
     """Compile the bundle's ONNX graph on AI Hub and profile it on a Galaxy S24 (see check_aihub_route)."""
-    from toolchain.bench.aihub import profile_on_aihub
+    from toolchain.deploy.aihub import profile_on_aihub
 
     graph = next(g for g in graphs if g.artifact is Artifact.ONNX and g.role is not GraphRole.FALLBACK)
     tensor = graph.inputs[0]
