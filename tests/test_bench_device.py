@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_atomic import make_read_only
 from test_manifest import make_manifest, nearest_graph
 from typer.testing import CliRunner
 
 from toolchain.bench import adb as adb_module
 from toolchain.bench import device as device_module
-from toolchain.bench.results import PARTIAL_NOTE, read_result
+from toolchain.bench.results import PARTIAL_NOTE, read_result, result_from_dict
 from toolchain.cli.main import app
 from toolchain.deploy.bundle import write_manifest
 
@@ -308,6 +309,39 @@ def test_bad_accelerators(fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: 
     code, output = bench(bundle, apk, tmp_path / "out", "--accelerators", "npu,tpu")
     assert code == 1
     assert "unknown accelerator 'tpu' in --accelerators; use npu, gpu, cpu" in error_line(output)
+
+
+def test_a_read_only_output_folder_is_refused_before_the_phone(
+    fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 item 2: found before install, push and the run, not after them."""
+    make_read_only(tmp_path / "ro", monkeypatch)
+    code, output = bench(bundle, apk, tmp_path / "ro")
+    assert code == 1 and error_line(output).endswith("; choose another -o")
+    assert fake_adb.calls() == []
+
+
+def test_a_failed_write_keeps_the_result_on_stdout(
+    fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    measure = device_module.bench_device
+
+    def measure_then_lose_the_folder(*args: object, **kwargs: object):  # noqa: ANN202
+        result = measure(*args, **kwargs)
+        make_read_only(out, monkeypatch)
+        return result
+
+    monkeypatch.setattr(device_module, "bench_device", measure_then_lose_the_folder)
+    args = ["bench", "device", "--bundle", str(bundle), "--apk", str(apk), "-o", str(out), "--json"]
+    cli = CliRunner().invoke(app, [*args, "--runs", "4", "--warmup", "2"])
+    assert cli.exit_code == 1
+    assert error_line(cli.output).endswith(
+        "; the result is on stdout above (--json prints the whole record); choose another -o"
+    )
+    result = result_from_dict(json.loads(cli.stdout))
+    assert result.device.name == "SM-S928B" and [r.label for r in result.runs] == ["npu", "gpu", "cpu"]
+    assert not any(out.iterdir())
 
 
 # --------------------------------------------------------------------------- real phone

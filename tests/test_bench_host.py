@@ -7,15 +7,18 @@ the embedded default checkpoint; the only peer is bicubic, so no ../shared files
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_atomic import make_read_only
 from test_bench_results import example_device_result
 from test_manifest import ONNX_CPU, make_manifest, nearest_graph
 from typer.testing import CliRunner
 
+from toolchain.bench import host as host_module
 from toolchain.bench.host import (
     PSNR_NOTE,
     HostBenchOptions,
@@ -27,7 +30,14 @@ from toolchain.bench.host import (
     time_calls,
 )
 from toolchain.bench.report import PUBLISHED_NOTE, markdown_summary
-from toolchain.bench.results import HOST_NOTE, ImageMethod, RunStatus, read_result, write_result
+from toolchain.bench.results import (
+    HOST_NOTE,
+    ImageMethod,
+    RunStatus,
+    read_result,
+    result_from_dict,
+    write_result,
+)
 from toolchain.cli.main import app
 from toolchain.deploy.bundle import write_manifest
 from toolchain.errors import ToolchainError
@@ -183,3 +193,53 @@ def test_engines_option_is_parsed_strictly() -> None:
             parse_engines(bad)
     with pytest.raises(ToolchainError, match="--threads must be >= 1"):
         HostBenchOptions(threads=0)
+
+
+def _error_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
+
+
+def test_a_read_only_output_folder_is_refused_before_timing(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 item 2: not after 20 s of timing, and never a traceback."""
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("timed although the result cannot be written")
+
+    monkeypatch.setattr(host_module, "bench_host", never)
+    make_read_only(tmp_path / "ro", monkeypatch)
+    cli = CliRunner().invoke(
+        app, ["bench", "host", "--bundle", str(bundle), "-o", str(tmp_path / "ro/r.json")]
+    )
+    assert cli.exit_code == 1
+    assert _error_line(cli.output).endswith("; choose another -o") and "ro: " in cli.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failed_write_keeps_the_result_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    """The folder turns read-only during the run: the write fails with one line, the numbers survive."""
+    folder = tmp_path / "out"
+    result = example_device_result()
+
+    def run_then_lose_the_folder(*_args: object, **_kwargs: object):  # noqa: ANN202
+        make_read_only(folder, monkeypatch)
+        return result
+
+    monkeypatch.setattr(host_module, "bench_host", run_then_lose_the_folder)
+    args = ["bench", "host", "-o", str(folder / "r.json")] + ["--json"] * as_json
+    cli = CliRunner().invoke(app, args)
+    assert cli.exit_code == 1
+    line = _error_line(cli.output)
+    assert "r.json: " in line and line.endswith(
+        "; the result is on stdout above (--json prints the whole record); choose another -o"
+    )
+    if as_json:
+        assert result_from_dict(json.loads(cli.stdout)) == result
+    else:
+        assert "| npu |" in cli.stdout
+    assert not any(folder.iterdir())

@@ -8,9 +8,11 @@ and export bundles all go through :func:`atomic_path` or :func:`atomic_dir`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,7 +38,34 @@ def atomic_path(path: Path, hint: str = "") -> Iterator[Path]:
     except OSError as exc:
         raise _cannot_write(path, exc, hint) from None
     finally:
+        _remove_quietly(tmp)
+
+
+def _remove_quietly(tmp: Path) -> None:
+    """Remove a temporary file if it is there; cleanup never raises (on a read-only or vanished
+    folder ``unlink`` fails with EROFS or ENOENT, which must not replace the error being reported)."""
+    with contextlib.suppress(OSError):
         tmp.unlink(missing_ok=True)
+
+
+def check_writable_folder(folder: Path, hint: str = "") -> None:
+    """Fail now, not after the work, if ``folder`` cannot receive a new file.
+
+    Nothing is left behind: the nearest existing ancestor of ``folder`` (created later by the
+    writers) must be a folder, which is probed with an anonymous temporary file. Errors are the
+    writers' one line, naming ``folder`` plus ``hint``.
+    """
+    folder = Path(folder)
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    try:
+        if not ancestor.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{ancestor} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise _cannot_write(folder, exc, hint) from None
 
 
 def write_text_atomic(path: Path, text: str, hint: str = "") -> None:

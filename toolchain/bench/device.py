@@ -12,9 +12,9 @@ not: warn and run only the fallback accelerators), install the APK, push the bun
 and poll ``getExternalFilesDir("bench")/<run_id>.json`` until the app has written a final result
 (``partial: false``). The app rewrites that file atomically after every accelerator, with
 ``partial: true`` until the last. The result is pulled, validated against the schema and against
-the request (bundle hash, device, accelerators, run counts) and only then written locally. A run
-that times out or whose app dies leaves no result file, unless ``partial`` is set: then the last
-partial result is kept, and marked partial.
+the request (bundle hash, device, accelerators, run counts) and only then returned (the CLI prints
+and writes it). A run that times out or whose app dies returns no result, unless ``partial`` is
+set: then the last partial result is kept, and marked partial.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from toolchain.bench.results import (
     bundle_identity,
     new_run_id,
     parse_result_text,
-    write_result,
 )
 from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.manifest import GraphRole, Manifest
@@ -71,7 +70,6 @@ class DeviceBenchOptions:
     runs: int = 10
     warmup: int = 3
     accelerators: tuple[Accelerator, ...] = (Accelerator.NPU, Accelerator.GPU, Accelerator.CPU)
-    out_dir: Path = Path("artifacts") / "bench"
     timeout_s: float = 600.0
     partial: bool = False
 
@@ -233,8 +231,11 @@ class _Poller:
         return bool(self.adb.shell(f"pidof {PACKAGE}", check=False).strip())
 
 
-def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> tuple[BenchResult, Path]:
-    """Run the whole device benchmark (see the module docstring); returns the result and its local path."""
+def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> BenchResult:
+    """Run the whole device benchmark (see the module docstring); returns the checked result.
+
+    Writing it is the caller's (``toolchain bench device`` prints it first, so a failed write
+    loses nothing)."""
     say = say or (lambda _message: None)
     adb = Adb.find()
     serial = adb.choose(options.serial)
@@ -293,8 +294,7 @@ def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> tuple[B
         if PARTIAL_NOTE not in result.notes:
             result = dataclasses.replace(result, notes=(PARTIAL_NOTE, *result.notes))
     _check_result(result, run_id, identity.manifest_sha256, phone, accelerators, options)
-    path = write_result(Path(options.out_dir) / f"{run_id}.json", result)
-    return result, path
+    return result
 
 
 def _wait(poller: _Poller, options: DeviceBenchOptions, say: Say) -> BenchResult:

@@ -516,9 +516,11 @@ def result_to_json(result: BenchResult) -> str:
     return json.dumps(to_dict(result), indent=2, allow_nan=False) + "\n"
 
 
-def write_result(path: Path, result: BenchResult) -> Path:
-    """Write ``result`` to ``path`` atomically (temp file + rename); returns the path."""
-    write_text_atomic(Path(path), result_to_json(result))
+def write_result(path: Path, result: BenchResult, hint: str = "") -> Path:
+    """Write ``result`` to ``path`` atomically (temp file + rename); returns the path.
+
+    A failure is one line naming ``path``, plus ``hint`` (what to do)."""
+    write_text_atomic(Path(path), result_to_json(result), hint)
     return Path(path)
 
 

@@ -11,10 +11,11 @@ from typing import Annotated
 
 import typer
 
-from toolchain.cli.common import err_console, out_console, progress_bar
+from toolchain.cli.common import JsonOption, err_console, out_console, progress_bar
 from toolchain.deploy.targets import DEFAULT_BUNDLE
 
 DEFAULT_OUT_DIR = Path("artifacts") / "bench"
+UNWRITTEN_HINT = "; the result is on stdout above (--json prints the whole record); choose another -o"
 
 app = typer.Typer(
     name="bench",
@@ -39,6 +40,20 @@ def _print_summary(results: list) -> None:  # noqa: ANN001 - list[BenchResult]
     from toolchain.bench.report import markdown_summary
 
     out_console.print(markdown_summary(results), highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_and_write(result, path: Path, as_json: bool) -> Path:  # noqa: ANN001 - BenchResult
+    """The result on stdout first (the summary, or with ``as_json`` the whole record), then its file:
+    a write that fails (a read-only or vanished folder) loses no measurement."""
+    from toolchain.bench.results import result_to_json, write_result
+
+    if as_json:
+        typer.echo(result_to_json(result), nl=False)
+    else:
+        _print_summary([result])
+    written = write_result(path, result, UNWRITTEN_HINT)
+    err_console.print(f"result: {written}", highlight=False, soft_wrap=True)
+    return written
 
 
 @app.command("host")
@@ -79,16 +94,18 @@ def host(
         int | None,
         typer.Option(help="CPU threads for every runtime (torch, ONNX Runtime, LiteRT). Default: all cores."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Time the bundle's host graphs, our checkpoint on each engine and the peers on this CPU, in one run.
 
     Host numbers are not phone numbers: they compare implementations on the same machine.
     Example: toolchain bench host --bundle exports/nano-s24-dsp-a16w8
     """
+    from toolchain.atomic import check_writable_folder
     from toolchain.bench.host import DEFAULT_IMAGE, HostBenchOptions, bench_host, parse_engines
     from toolchain.bench.peers import DEFAULT_BASELINES
-    from toolchain.bench.results import write_result
 
+    check_writable_folder(out.parent if out is not None else DEFAULT_OUT_DIR, "; choose another -o")
     options = HostBenchOptions(
         runs=runs,
         warmup=warmup,
@@ -103,9 +120,7 @@ def host(
     with progress_bar() as progress:
         task = progress.add_task("bench host", total=None)
         result = bench_host(bundle, options, lambda s: progress.update(task, description=s))
-    path = write_result(out or DEFAULT_OUT_DIR / f"{result.run_id}.json", result)
-    _print_summary([result])
-    err_console.print(f"result: {path}", highlight=False, soft_wrap=True)
+    _print_and_write(result, out or DEFAULT_OUT_DIR / f"{result.run_id}.json", as_json)
 
 
 @app.command("report")
@@ -156,14 +171,17 @@ def device(
         typer.Option("--partial", help="Keep the result of a run that did not finish, marked as partial."),
     ] = False,
     report: Annotated[bool, typer.Option(help="Also write <run id>.html (+ .md) beside the JSON.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the app's headless benchmark on a phone over adb; pull, check and report its result.
 
     Needs adb, a phone with USB debugging on, and the debug APK (`nox -s android`).
     Example: toolchain bench device --bundle exports/nano-s24-dsp-a16w8 --accelerators npu,cpu
     """
+    from toolchain.atomic import check_writable_folder
     from toolchain.bench.device import DEFAULT_APK, DeviceBenchOptions, bench_device, parse_accelerators
 
+    check_writable_folder(out, "; choose another -o")
     options = DeviceBenchOptions(
         bundle=bundle,
         apk=apk or DEFAULT_APK,
@@ -171,15 +189,13 @@ def device(
         runs=runs,
         warmup=warmup,
         accelerators=parse_accelerators(accelerators),
-        out_dir=out,
         timeout_s=timeout,
         partial=partial,
     )
-    result, path = bench_device(
+    result = bench_device(
         options, lambda s: err_console.print(s, highlight=False, markup=False, soft_wrap=True)
     )
-    _print_summary([result])
-    err_console.print(f"result: {path}", highlight=False, soft_wrap=True)
+    path = _print_and_write(result, out / f"{result.run_id}.json", as_json)
     if report:
         from toolchain.bench.report import write_report
 
