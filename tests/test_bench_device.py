@@ -305,6 +305,19 @@ def test_no_adb_on_path(bundle: Path, apk: Path, tmp_path: Path, monkeypatch: py
     assert error_line(output).startswith("error: adb not found on PATH: install it (`apt-get install adb`")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
+def test_timeout_must_be_finite_and_positive(
+    fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path, value: str
+) -> None:
+    """Issue 26 item 4: --timeout nan or inf waited forever."""
+    code, output = bench(bundle, apk, tmp_path / "out", "--timeout", value)
+    assert code == 1
+    assert error_line(output).startswith(
+        f"error: --timeout must be a finite number of seconds > 0, got {value}"
+    )
+    assert fake_adb.calls() == []
+
+
 def test_bad_accelerators(fake_adb: FakeAdb, bundle: Path, apk: Path, tmp_path: Path) -> None:
     code, output = bench(bundle, apk, tmp_path / "out", "--accelerators", "npu,tpu")
     assert code == 1

@@ -243,3 +243,14 @@ def test_a_failed_write_keeps_the_result_on_stdout(
     else:
         assert "| npu |" in cli.stdout
     assert not any(folder.iterdir())
+
+
+def test_size_is_bounded_like_upscale_inputs(tmp_path: Path) -> None:
+    """Issue 26 item 4: --size 40000 allocated 17.9 GiB and died of a MemoryError traceback."""
+    cli = CliRunner().invoke(app, ["bench", "host", "--size", "40000", "-o", str(tmp_path / "r.json")])
+    assert cli.exit_code == 1
+    assert _error_line(cli.output) == (
+        "error: --size 40000 is above the input limit of 4096 (4096x4096 = 16.8 MP, as for "
+        "`toolchain upscale`); use --size 4096 or less"
+    )
+    HostBenchOptions(size=4096)

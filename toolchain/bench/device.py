@@ -20,6 +20,7 @@ set: then the last partial result is kept, and marked partial.
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
 import tempfile
 import time
@@ -78,8 +79,11 @@ class DeviceBenchOptions:
             raise ToolchainError(f"--runs must be >= 1, got {self.runs}")
         if self.warmup < 0:
             raise ToolchainError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.timeout_s <= 0:
-            raise ToolchainError(f"--timeout must be > 0 seconds, got {self.timeout_s:g}")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise ToolchainError(
+                f"--timeout must be a finite number of seconds > 0, got {self.timeout_s:g}; "
+                "give the whole run's budget, e.g. --timeout 600"
+            )
         if not self.accelerators or len(set(self.accelerators)) != len(self.accelerators):
             raise ToolchainError("--accelerators must list npu, gpu and/or cpu, each at most once")
 

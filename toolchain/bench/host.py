@@ -76,6 +76,8 @@ from toolchain.upscaler import NoiseConfig, TileRunner, upscale_loaded
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "models" / "samples" / "sample.png"
 DEFAULT_SIZE = 512
+MAX_SIZE = math.isqrt(MAX_INPUT_PIXELS)
+"""The largest --size: a square input within `toolchain upscale`'s limit."""
 TORCH_BATCH = 4  # tiles per torch call, as `toolchain upscale` (upscale_file) uses
 ENGINES = (Engine.ONNXRUNTIME, Engine.TORCH, Engine.TORCH_REFERENCE)
 REFERENCE_ENGINE = Engine.TORCH_REFERENCE
@@ -108,6 +110,12 @@ class HostBenchOptions:
             raise ToolchainError(f"--warmup must be >= 0, got {self.warmup}")
         if self.size < 1:
             raise ToolchainError(f"--size must be >= 1, got {self.size}")
+        if self.size > MAX_SIZE:
+            raise ToolchainError(
+                f"--size {self.size} is above the input limit of {MAX_SIZE} ({MAX_SIZE}x{MAX_SIZE} = "
+                f"{MAX_INPUT_PIXELS / 1e6:.1f} MP, as for `toolchain upscale`); "
+                f"use --size {MAX_SIZE} or less"
+            )
         if self.threads is not None and self.threads < 1:
             raise ToolchainError(f"--threads must be >= 1, got {self.threads}")
         if Engine.AUTO in self.engines:
