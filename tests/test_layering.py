@@ -10,12 +10,27 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "toolchain"
-ABOVE_MODEL = ("pipeline", "budget", "upscaler", "engines", "evaluate", "deploy", "train", "bench", "cli")
+ABOVE_MODEL = (
+    "pipeline",
+    "cpu_graph",
+    "budget",
+    "upscaler",
+    "engines",
+    "evaluate",
+    "deploy",
+    "train",
+    "bench",
+    "cli",
+)
+ABOVE_PIPELINE = tuple(layer for layer in ABOVE_MODEL if layer not in ("pipeline", "cpu_graph"))
 FORBIDDEN = {
     "diffusion": ("model", *ABOVE_MODEL),
     "model": ABOVE_MODEL,
     "tiling.py": ("model", "diffusion", *ABOVE_MODEL),
     "imageio.py": ("model", "diffusion", *ABOVE_MODEL),
+    "pipeline.py": ABOVE_PIPELINE,
+    "cpu_graph.py": ABOVE_PIPELINE,
+    "engines.py": ("deploy", "bench", "cli", "train"),
     "deploy": ("bench", "cli"),
     "bench": ("cli",),
 }

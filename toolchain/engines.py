@@ -5,8 +5,8 @@ Every engine is a :class:`toolchain.upscaler.TileRunner` over the same one-step 
 differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``):
 
 - ``onnxruntime``: the checkpoint's float graph, exported in memory at start-up
-  (:func:`toolchain.deploy.graph.export_cpu_onnx`, the bundles' CPU fallback graph's export) and run by
-  ONNX Runtime's CPU provider with all graph optimizations (conv + activation fusion, NCHWc
+  (:func:`toolchain.cpu_graph.export_float_onnx`, the exporter of the bundles' CPU fallback graph)
+  and run by ONNX Runtime's CPU provider with all graph optimizations (conv + activation fusion, NCHWc
   layouts). One static-shape tile per call. CPU only. The fastest on CPU (see
   ``benchmarks/results/speed.md``).
 - ``torch``: PyTorch eager, weights and activations channels-last (oneDNN's fast layout).
@@ -23,10 +23,9 @@ import enum
 import numpy as np
 import torch
 
-from toolchain.deploy.graph import export_cpu_onnx
+from toolchain.cpu_graph import export_float_onnx
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import EdgeSDSR
-from toolchain.pipeline import OneStepSR
 from toolchain.tiling import Tile, TilePlan
 from toolchain.upscaler import LatentNoise, NoiseConfig, TileRunner, TorchTileRunner, check_x4
 
@@ -113,19 +112,3 @@ class OnnxTileRunner:
                 feeds["eps"] = eps[i : i + 1].numpy()
             out[i] = self.session.run(None, feeds)[0][0].transpose(1, 2, 0)
         return out
-
-
-def export_float_onnx(model: EdgeSDSR, lr_tile: int, noise_scale: float = 0.0) -> bytes:
-    """The one-step graph as ONNX bytes: ``lr`` (1, 3, t, t) -> ``hr`` (1, 3, 4t, 4t), NCHW.
-
-    With ``noise_scale`` > 0 it takes the latent noise ``eps`` (1, C, t/2, t/2) as a second input.
-    """
-    sampler = OneStepSR(model.eval(), noise_scale=noise_scale)
-    lr = torch.rand(1, 3, lr_tile, lr_tile, generator=torch.Generator().manual_seed(0))
-    args: tuple[torch.Tensor, ...] = (lr,)
-    names = ["lr"]
-    if noise_scale:
-        c = model.config.latent_channels
-        args += (torch.zeros(1, c, lr_tile // 2, lr_tile // 2),)
-        names.append("eps")
-    return export_cpu_onnx(sampler, args, names, ["hr"])

@@ -30,15 +30,9 @@ import numpy as np
 import torch
 
 from toolchain import __version__
+from toolchain.cpu_graph import export_cpu_onnx
 from toolchain.deploy.bundle import build_bundle_atomically, file_entry, write_manifest
-from toolchain.deploy.graph import (
-    INPUT_NAME,
-    OUTPUT_NAME,
-    TileGraph,
-    example_input,
-    export_cpu_onnx,
-    io_specs,
-)
+from toolchain.deploy.graph import INPUT_NAME, OUTPUT_NAME, TileGraph, example_input, io_specs
 from toolchain.deploy.manifest import (
     REPORT_NAME,
     SCHEMA_VERSION,

@@ -9,9 +9,6 @@ baked in, and takes/returns NHWC float tensors in [0, 1] (what Android bitmaps g
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import torch
 from torch import nn
 
@@ -47,33 +44,3 @@ def io_specs(model: EdgeSDSR, batch: int = 1) -> tuple[IOTensor, IOTensor]:
 def example_input(model: EdgeSDSR, batch: int = 1) -> torch.Tensor:
     t = model.config.lr_tile
     return torch.rand(batch, t, t, 3, generator=torch.Generator().manual_seed(0))
-
-
-CPU_ONNX_OPSET = 17
-"""Below 18 the exporter lowers GroupNorm to InstanceNormalization, which ONNX Runtime's CPU
-provider has a fast kernel for (opset 21's GroupNormalization is decomposed into ~10 slow nodes;
-the NPU route needs opset 21, see :mod:`toolchain.deploy.onnx_qnn`)."""
-
-
-def export_cpu_onnx(
-    module: nn.Module, args: tuple[torch.Tensor, ...], input_names: list[str], output_names: list[str]
-) -> bytes:
-    """``module`` as static-shape float ONNX bytes for ONNX Runtime's CPU provider (opset 17).
-
-    The one export of the fast CPU graph: the ``onnxruntime`` host engine and the CPU fallback
-    graph of the bundles both use it. The TorchScript exporter takes about a second (the dynamo
-    exporter of the NPU route takes over ten, too slow for every start of the CLI).
-    """
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated in favour of dynamo
-        torch.onnx.export(
-            module.eval(),
-            args,
-            buffer,
-            dynamo=False,
-            opset_version=CPU_ONNX_OPSET,
-            input_names=input_names,
-            output_names=output_names,
-        )
-    return buffer.getvalue()
