@@ -451,7 +451,7 @@ def test_gpu_devices_are_accepted_names_or_one_line_errors(
     tmp_path: Path, tiny_ckpt: Path, device: str
 ) -> None:
     """cuda:N is how PyTorch users name a GPU: it runs where it exists, else one line lists what exists."""
-    from toolchain.upscaler import available_devices
+    from toolchain.devices import available_devices
 
     photo(20, 20).save(tmp_path / "in.png")
     result = invoke(

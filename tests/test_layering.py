@@ -28,6 +28,7 @@ FORBIDDEN = {
     "model": ABOVE_MODEL,
     "tiling.py": ("model", "diffusion", *ABOVE_MODEL),
     "imageio.py": ("model", "diffusion", *ABOVE_MODEL),
+    "devices.py": ("model", "diffusion", *ABOVE_MODEL),
     "pipeline.py": ABOVE_PIPELINE,
     "cpu_graph.py": ABOVE_PIPELINE,
     "engines.py": ("deploy", "bench", "cli", "train"),

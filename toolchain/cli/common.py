@@ -142,7 +142,7 @@ def parse_precision(value: str) -> Precision:
 
 def parse_device(value: str) -> str:
     """``--device``: cpu, cuda, cuda:N or mps, checked against what this machine has."""
-    from toolchain.upscaler import resolve_device
+    from toolchain.devices import resolve_device
 
     return str(resolve_device(value))
 

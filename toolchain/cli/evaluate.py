@@ -21,11 +21,12 @@ from toolchain.cli.common import (
     progress_bar,
 )
 from toolchain.deploy.targets import model_id
+from toolchain.devices import resolve_device
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.upscaler import reference_upscale, resolve_device
+from toolchain.upscaler import reference_upscale
 
 
 class Baseline(enum.StrEnum):

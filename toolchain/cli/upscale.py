@@ -20,12 +20,13 @@ from toolchain.cli.common import (
     print_json,
     progress_bar,
 )
+from toolchain.devices import resolve_device
 from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import check_writable_output, output_path_for, scan_inputs
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 from toolchain.tiling import TileSpec, default_overlap
-from toolchain.upscaler import NoiseConfig, TileRunner, resolve_device, upscale_file
+from toolchain.upscaler import NoiseConfig, TileRunner, upscale_file
 
 
 class HostRuntime(enum.StrEnum):
