@@ -7,8 +7,10 @@ the embedded default checkpoint; the only peer is bicubic, so no ../shared files
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from toolchain.bench.host import (
     prepare_image,
     time_calls,
 )
+from toolchain.bench.peers import load_peer
 from toolchain.bench.report import PUBLISHED_NOTE, markdown_summary
 from toolchain.bench.results import (
     HOST_NOTE,
@@ -254,3 +257,49 @@ def test_size_is_bounded_like_upscale_inputs(tmp_path: Path) -> None:
         "`toolchain upscale`); use --size 4096 or less"
     )
     HostBenchOptions(size=4096)
+
+
+def test_opencv_range_and_pin_agree() -> None:
+    """Issue 26 item 7: pyproject allowed opencv 5.1, which breaks the peers; constraints pins inside it."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (spec,) = [r.specifier for r in map(Requirement, extras["bench"]) if r.name.startswith("opencv")]
+    pins = [line.split("#")[0].strip() for line in (root / "constraints.txt").read_text().splitlines()]
+    (pin,) = [Requirement(p) for p in pins if p.startswith("opencv")]
+    (pinned,) = [s.version for s in pin.specifier]
+    assert pinned in spec and "5.1.0" not in spec
+
+
+def test_missing_peers_and_opencv_are_found_before_timing(
+    bundle: Path, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 item 7: a missing --baselines folder, weights file or opencv, before the 20 s of timing."""
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("timed before the peers were checked")
+
+    monkeypatch.setattr(host_module._Bench, "ours", never)
+    options = HostBenchOptions(runs=1, warmup=0, image=photo, size=16, peers=("espcn", "bicubic"))
+    with pytest.raises(ToolchainError, match="peer folder .*none does not exist; point --baselines"):
+        bench_host(bundle, dataclasses.replace(options, baselines=tmp_path / "none"))
+    with pytest.raises(ToolchainError, match="peer model .*ESPCN_x4.pb not found; point --baselines"):
+        bench_host(bundle, dataclasses.replace(options, baselines=tmp_path))
+    (tmp_path / "ESPCN_x4.pb").write_bytes(b"weights")
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 -> ImportError
+    with pytest.raises(ToolchainError, match="opencv-contrib-python-headless is needed for the ESPCN"):
+        bench_host(bundle, dataclasses.replace(options, baselines=tmp_path))
+
+
+def test_an_opencv_error_is_one_line(tmp_path: Path) -> None:
+    """cv2.error (several lines, C++ paths) was uncaught: now one line naming the peer and the fix."""
+    pytest.importorskip("cv2")
+    (tmp_path / "ESPCN_x4.pb").write_bytes(b"not a GraphDef")
+    with pytest.raises(ToolchainError) as excinfo:
+        load_peer(tmp_path, "espcn")
+    message = str(excinfo.value)
+    assert "\n" not in message and "could not load" in message and "for espcn: " in message
+    assert message.endswith("; install the tested opencv: pip install -c constraints.txt -e '.[bench]'")

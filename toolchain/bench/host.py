@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.bench.peers import DEFAULT_BASELINES, PEER_NAMES, load_peer
+from toolchain.bench.peers import DEFAULT_BASELINES, PEER_NAMES, check_peers, load_peer
 from toolchain.bench.results import (
     HOST_NOTE,
     SCHEMA_VERSION,
@@ -348,6 +348,7 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
     """Verify ``bundle_dir`` and time its host graphs, the torch model and the peers (see module doc)."""
     say = say or (lambda _message: None)
     bundle_dir = Path(bundle_dir)
+    check_peers(options.baselines, options.peers)  # before the timing of our runs, not after
     manifest = verify_bundle(bundle_dir)
     bench = _Bench(manifest.parsed_tile_spec(), options, say)
     load_start = _load_average()
