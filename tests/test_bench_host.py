@@ -27,6 +27,7 @@ from toolchain.bench.host import (
     PeakRss,
     bench_engines,
     bench_host,
+    first_tile,
     parse_engines,
     prepare_image,
     time_calls,
@@ -303,3 +304,27 @@ def test_an_opencv_error_is_one_line(tmp_path: Path) -> None:
     message = str(excinfo.value)
     assert "\n" not in message and "could not load" in message and "for espcn: " in message
     assert message.endswith("; install the tested opencv: pip install -c constraints.txt -e '.[bench]'")
+
+
+def test_an_image_smaller_than_the_tile_is_padded_as_upscale_pads_it(
+    bundle: Path, photo: Path, tmp_path: Path
+) -> None:
+    """Issue 26 item 8: --size below the tile (10 < 16 here, 64 < 128 for nano) gave an internal
+    shape message; the tile is now padded to the graph's size, as `upscale --bundle` pads it."""
+    options = HostBenchOptions(
+        runs=1, warmup=0, image=photo, size=10, baselines=tmp_path, peers=("bicubic",), engines=()
+    )
+    result = bench_host(bundle, options)
+    by_label = {run.label: run for run in result.runs}
+    assert by_label["ours-onnxruntime-cpu-fallback"].status is RunStatus.OK
+    assert by_label["ours-onnxruntime-cpu-fallback"].image.method is ImageMethod.MEASURED
+    assert result.workload.image_tiles == 1 and result.workload.image_width == 10
+    rgb = prepare_image(photo, 10).rgb
+    tile = first_tile(rgb, TileSpec(tile=16, overlap=4))
+    assert tile.shape == (16, 16, 3)
+    np.testing.assert_array_equal(tile[:10, :10], rgb)
+    np.testing.assert_array_equal(tile[10:, :10], np.repeat(rgb[-1:], 6, axis=0))  # replicate padding
+    np.testing.assert_array_equal(
+        first_tile(prepare_image(photo, 40).rgb, TileSpec(tile=16, overlap=4)),
+        prepare_image(photo, 40).rgb[:16, :16],
+    )

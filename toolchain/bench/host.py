@@ -70,7 +70,7 @@ from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
 from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR, read_checkpoint_config
 from toolchain.provenance import git_commit, utc_now
-from toolchain.tiling import TileSpec, plan_tiles
+from toolchain.tiling import TileSpec, extract_tile, pad_image, plan_tiles
 from toolchain.upscaler import NoiseConfig, TileRunner, upscale_loaded
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -192,6 +192,13 @@ def prepare_image(path: Path, size: int) -> LoadedImage:
     return LoadedImage(rgb=rgb, alpha=None, source=Path(path))
 
 
+def first_tile(rgb: np.ndarray, spec: TileSpec) -> np.ndarray:
+    """The LR input of the image's first tile, as `toolchain upscale` feeds it: an image smaller than
+    the tile is padded (the spec's pad mode) to the graph's fixed tile size."""
+    plan = plan_tiles(rgb.shape[0], rgb.shape[1], spec)
+    return extract_tile(pad_image(rgb, plan), plan, plan.tiles[0]).copy()
+
+
 def host_device() -> DeviceInfo:
     """This machine: CPU model (``/proc/cpuinfo``), OS, core count."""
     cpu = platform.processor() or None
@@ -235,11 +242,9 @@ class _Bench:
         self.image = prepare_image(options.image, options.size)
         self.workload = Workload.for_image(self.spec, options.size, options.size)
         self.tile_plan = plan_tiles(self.spec.tile, self.spec.tile, self.spec)
-        side = self.spec.tile
-        self.tile_nhwc = np.ascontiguousarray(self.image.rgb[None, :side, :side])
-        self.tile_image = LoadedImage(
-            rgb=self.image.rgb[:side, :side].copy(), alpha=None, source=Path("tile")
-        )
+        tile = first_tile(self.image.rgb, self.spec)
+        self.tile_nhwc = np.ascontiguousarray(tile[None])
+        self.tile_image = LoadedImage(rgb=tile, alpha=None, source=Path("tile"))
         self.memory = PeakRss()
         self.outputs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 

@@ -68,7 +68,13 @@ def host(
         Path | None,
         typer.Option(help="Input photo, centre-cropped (or mirrored out) to --size. Default: the sample."),
     ] = None,
-    size: Annotated[int, typer.Option(help="Side of the square LR input image (512 -> 2048).")] = 512,
+    size: Annotated[
+        int,
+        typer.Option(
+            help="Side of the square LR input image (512 -> 2048), at most 4096; "
+            "below the tile size it is padded as `upscale` pads it."
+        ),
+    ] = 512,
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", "-c", help="Torch checkpoint (default: embedded nano).")
     ] = None,
