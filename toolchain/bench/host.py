@@ -290,15 +290,11 @@ class _Bench:
         else:
             image_timing = computed_image(tile, self.workload)
         self.outputs[label] = (last["tile"], last.get("image"))
-        return RunResult(
-            label=label,
-            subject=Subject.OURS,
-            requested=Accelerator.CPU,
-            ran_on=Accelerator.CPU,
-            runtime=runtime,
-            graph=graph,
-            status=RunStatus.OK,
-            reason=None,
+        return _cpu_run(
+            label,
+            Subject.OURS,
+            runtime,
+            graph,
             load_ms=load_ms,
             tile=tile,
             image=image_timing,
@@ -314,15 +310,11 @@ class _Bench:
         load_ms = (time.perf_counter() - start) * 1000.0
         tile = self.timed(name, "one tile", lambda: peer.upscale(self.tile_image))
         image = self.timed(name, "whole image", lambda: peer.upscale(self.image))
-        return RunResult(
-            label=name,
-            subject=Subject.PEER,
-            requested=Accelerator.CPU,
-            ran_on=Accelerator.CPU,
-            runtime=peer.runtime,
-            graph=None,
-            status=RunStatus.OK,
-            reason=None,
+        return _cpu_run(
+            name,
+            Subject.PEER,
+            peer.runtime,
+            None,
             load_ms=load_ms,
             tile=tile,
             image=ImageTiming(ImageMethod.MEASURED, image.warmup, image.runs_ms),
@@ -331,21 +323,34 @@ class _Bench:
         )
 
 
-def _skipped(label: str, runtime: str, reason: str) -> RunResult:
+def _cpu_run(
+    label: str,
+    subject: Subject,
+    runtime: str,
+    graph: str | None,
+    *,
+    load_ms: float | None = None,
+    tile: Timing | None = None,
+    image: ImageTiming | None = None,
+    memory: Memory | None = None,
+    notes: tuple[str, ...] = (),
+    skipped: str | None = None,
+) -> RunResult:
+    """A host run: asked for and run on the CPU, or, with ``skipped`` (the reason), not run."""
     return RunResult(
         label=label,
-        subject=Subject.OURS,
+        subject=subject,
         requested=Accelerator.CPU,
-        ran_on=None,
+        ran_on=None if skipped else Accelerator.CPU,
         runtime=runtime,
-        graph=None,
-        status=RunStatus.SKIPPED,
-        reason=reason,
-        load_ms=None,
-        tile=None,
-        image=None,
-        memory=None,
-        notes=(),
+        graph=graph,
+        status=RunStatus.SKIPPED if skipped else RunStatus.OK,
+        reason=skipped,
+        load_ms=load_ms,
+        tile=tile,
+        image=image,
+        memory=memory,
+        notes=notes,
     )
 
 
@@ -363,7 +368,7 @@ def bench_host(bundle_dir: Path, options: HostBenchOptions, say: Say | None = No
         try:  # every graph of this runtime is timed; pick_graph's error says why a bundle has none
             pick_graph(manifest, kind, f"bundle {bundle_dir}")
         except ToolchainError as exc:
-            runs.append(_skipped(f"ours-{runtime}", runtime, str(exc)))
+            runs.append(_cpu_run(f"ours-{runtime}", Subject.OURS, runtime, None, skipped=str(exc)))
             continue
         for graph in (g for g in manifest.graphs if g.artifact == HOST_RUNTIMES[kind]):
             label = f"ours-{runtime}" + ("-fallback" if graph.role is GraphRole.FALLBACK else "")

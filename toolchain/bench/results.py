@@ -267,14 +267,14 @@ class Workload:
         return cls(spec.tile, spec.overlap, spec.scale, width, height, tiles)
 
 
-@dataclass(frozen=True)
-class Timing:
-    """``warmup`` untimed runs, then the raw timed runs in order (milliseconds)."""
+class _TimedRuns:
+    """What :class:`Timing` and :class:`ImageTiming` share: the checks of ``warmup`` and the raw
+    ``runs_ms``, and their statistics (a plain base: it adds no schema field)."""
 
     warmup: int
     runs_ms: tuple[float, ...]
 
-    def __post_init__(self) -> None:
+    def _check_runs(self) -> None:
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
         if not self.runs_ms:
@@ -291,7 +291,18 @@ class Timing:
 
 
 @dataclass(frozen=True)
-class ImageTiming:
+class Timing(_TimedRuns):
+    """``warmup`` untimed runs, then the raw timed runs in order (milliseconds)."""
+
+    warmup: int
+    runs_ms: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        self._check_runs()
+
+
+@dataclass(frozen=True)
+class ImageTiming(_TimedRuns):
     """Per-image latency: measured runs, or one value computed as image_tiles x median tile."""
 
     method: ImageMethod
@@ -299,17 +310,9 @@ class ImageTiming:
     runs_ms: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        Timing(self.warmup, self.runs_ms)  # same checks on warmup and runs_ms
+        self._check_runs()
         if self.method is ImageMethod.COMPUTED and (self.warmup != 0 or len(self.runs_ms) != 1):
             raise ValueError("a computed image latency is one value with warmup 0")
-
-    @property
-    def median_ms(self) -> float:
-        return median_ms(self.runs_ms)
-
-    @property
-    def p90_ms(self) -> float:
-        return p90_ms(self.runs_ms)
 
 
 @dataclass(frozen=True)
