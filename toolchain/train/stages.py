@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from toolchain.atomic import atomic_dir, atomic_path
 from toolchain.data.datasets import HRCropSampler, holdout_paths, pair_paths
-from toolchain.data.degradations import degrade
+from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.data.synthetic_pairs import make_holdout_pairs
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import evaluate_pairs, summarize, to_uint8
@@ -164,6 +164,33 @@ class StageRun:
     log: RunLog
 
 
+@dataclass(frozen=True)
+class _Start:
+    """Where a stage begins: its model and, when resuming, the saved training state (checked)."""
+
+    model: EdgeSDSR
+    state: dict | None  # train_state.pt, or None for a fresh stage
+    state_path: Path
+
+
+@dataclass
+class _Objective:
+    """What an optimisation step works on: the model, the (DDP-wrapped) loss module, the optimizer."""
+
+    model: EdgeSDSR  # the raw weights being trained
+    module: nn.Module  # StageLoss, wrapped by DistributedDataParallel under torchrun
+    params: list[nn.Parameter]
+    opt: torch.optim.Optimizer
+    ema: WeightEMA | None
+    adversarial: AdversarialLoss | None
+    components: tuple[str, ...]
+
+    @property
+    def saved(self) -> EdgeSDSR:
+        """What a checkpoint holds (and validation scores): the EMA when the stage keeps one."""
+        return self.ema.averaged if self.ema is not None else self.model
+
+
 def run_stage(run: StageRun) -> bool:
     """Train one stage; returns True when it reached its final step (False: stopped early).
 
@@ -171,20 +198,39 @@ def run_stage(run: StageRun) -> bool:
     processes (torchrun) each rank draws its own crops from its own shard of the images
     with its own generator; gradients are averaged by DistributedDataParallel.
     """
-    recipe, stage_cfg, data, out_dir, ctx = run.recipe, run.stage, run.data, run.out_dir, run.ctx
-    init_from, max_minutes, console, log = run.init_from, run.max_minutes, run.console, run.log
-    stage = stage_cfg.stage
-    stage_dir = out_dir / stage.value
+    stage_cfg, ctx = run.stage, run.ctx
+    gen = torch.Generator().manual_seed(run.recipe.seed + 1_000_003 * ctx.rank)
+    # 1. Resume or start: the model, and the saved state checked against this recipe and world size.
+    start = _resume_or_start(run)
+    # 2. The objective: trainable parameters, the stage's loss (teacher, discriminator), DDP, optimizer.
+    objective = _build_objective(run, start.model)
+    step = _restore_state(run, start, objective, gen)
+    if step >= stage_cfg.steps:
+        run.console.print(f"{stage_cfg.stage.value}: already complete ({step} steps)")
+        return True
+    # 3. The loop: optimisation steps, with a checkpoint (and validation) when due or when stopping.
+    if not _train_steps(run, objective, gen, step):
+        return False
+    if not params_in_sync(ctx, objective.params):
+        raise RuntimeError(f"{stage_cfg.stage.value}: ranks diverged (parameters differ across processes)")
+    if ctx.is_main and ctx.distributed:
+        run.log.write({"stage": stage_cfg.stage.value, "step": stage_cfg.steps, "ranks_in_sync": True})
+    return True
+
+
+def _resume_or_start(run: StageRun) -> _Start:
+    """The stage's own checkpoint and state when it exists, else its starting weights."""
+    recipe, stage, ctx = run.recipe, run.stage.stage, run.ctx
+    stage_dir = run.out_dir / stage.value
     state_path = stage_dir / STATE_NAME
-    gen = torch.Generator().manual_seed(recipe.seed + 1_000_003 * ctx.rank)
     preset = load_preset(recipe.teacher_preset if stage is Stage.TEACHER else recipe.preset).name
     if state_path.is_file():
         model = EdgeSDSR.from_pretrained(stage_dir)
         state = torch.load(state_path, weights_only=True)
     elif stage is Stage.TEACHER:
-        model, state = init_teacher(recipe, init_from), None
-    elif init_from is not None:
-        model, state = EdgeSDSR.from_pretrained(init_from), None
+        model, state = init_teacher(recipe, run.init_from), None
+    elif run.init_from is not None:
+        model, state = EdgeSDSR.from_pretrained(run.init_from), None
     else:
         model, state = init_model(recipe), None
     if model.config.name != preset:
@@ -199,14 +245,25 @@ def run_stage(run: StageRun) -> bool:
             f"{state_path} was written by {len(state['generators'])} process(es); "
             f"resume with the same number (got {ctx.world_size})"
         )
+    if state is not None and ("ema" in state) != bool(run.stage.ema_decay):
+        saved_with = "with" if "ema" in state else "without"
+        raise ToolchainError(
+            f"{state_path} was saved {saved_with} ema_decay; resume with the recipe that started the run"
+        )
+    return _Start(model, state, state_path)
 
+
+def _build_objective(run: StageRun, model: EdgeSDSR) -> _Objective:
+    """Freeze all but the stage's components; its loss as one (DDP) module; AdamW; the weight EMA."""
+    recipe, stage_cfg, ctx = run.recipe, run.stage, run.ctx
+    stage = stage_cfg.stage
     model.to(ctx.device)
     components = trainable_components(stage_cfg)
     params = trainable_parameters(model, components)
     model.train()
     teacher = None
     if stage is Stage.DISTILL:
-        teacher = EdgeSDSR.from_pretrained(out_dir / Stage.TEACHER.value).to(ctx.device).eval()
+        teacher = EdgeSDSR.from_pretrained(run.out_dir / Stage.TEACHER.value).to(ctx.device).eval()
         teacher.requires_grad_(False)
     adversarial = None
     if stage is Stage.ADVERSARIAL:
@@ -222,96 +279,166 @@ def run_stage(run: StageRun) -> bool:
         if adversarial is not None:
             adversarial.disc_step_module = DistributedDataParallel(adversarial.disc, device_ids=ids)
     opt = torch.optim.AdamW(params, lr=stage_cfg.learning_rate, weight_decay=0.0)
+    return _Objective(model, module, params, opt, None, adversarial, components)
+
+
+def _restore_state(run: StageRun, start: _Start, objective: _Objective, gen: torch.Generator) -> int:
+    """Load the optimizer, this rank's generator and the discriminator; make the EMA; returns the step.
+
+    The EMA is made after the weights are in place (WeightEMA starts as a copy of them).
+    """
+    state, adversarial = start.state, objective.adversarial
     step = 0
     if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generators"][ctx.rank])
+        objective.opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generators"][run.ctx.rank])
         step = int(state["step"])
         if adversarial is not None:
             adversarial.load_state_dict(state["adversarial"])
-    ema = WeightEMA(model, stage_cfg.ema_decay) if stage_cfg.ema_decay else None
-    if state is not None and ("ema" in state) != (ema is not None):
-        saved_with = "with" if "ema" in state else "without"
-        raise ToolchainError(
-            f"{state_path} was saved {saved_with} ema_decay; resume with the recipe that started the run"
-        )
-    if state is not None and ema is not None:
-        ema.load_state_dict(state["ema"])
-    if adversarial is not None and ema is not None:
-        adversarial.ema_model = ema.averaged
-    if step >= stage_cfg.steps:
-        console.print(f"{stage.value}: already complete ({step} steps)")
-        return True
+    if run.stage.ema_decay:
+        objective.ema = WeightEMA(objective.model, run.stage.ema_decay)
+        if state is not None:
+            objective.ema.load_state_dict(state["ema"])
+        if adversarial is not None:
+            adversarial.ema_model = objective.ema.averaged
+    return step
 
-    degradation = stage_cfg.degradation_for(recipe.degradation)
-    ceiling_frozen = not {"hr_encoder", "decoder"} & set(components)  # computed once, then logged again
-    ceiling: float | None = None
-    val_pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
-    niqe_params = load_niqe_params(Path(recipe.val_niqe)) if recipe.val_niqe and val_pairs else None
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
-    deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
-    t0, seen, data_s = time.monotonic(), 0, 0.0  # data_s: time spent cropping and degrading
-    with _progress(console, ctx) as progress, _StopRequest() as stop_request:
+
+def _train_steps(run: StageRun, objective: _Objective, gen: torch.Generator, step: int) -> bool:
+    """Optimisation steps from ``step`` to the stage's last; False when a stop request ended them.
+
+    A checkpoint is written every ``save_every`` steps, at the last step and when stopping;
+    validation (rank 0) follows each checkpoint.
+    """
+    stage_cfg, ctx = run.stage, run.ctx
+    stage = stage_cfg.stage
+    degradation = stage_cfg.degradation_for(run.recipe.degradation)
+    validation = _Validation.for_run(run, objective.components)
+    throughput = _Throughput(ctx.world_size)
+    with _progress(run.console, ctx) as progress, _StopRequest(run.max_minutes) as stop_request:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
-            for group in opt.param_groups:
-                group["lr"] = stage_cfg.learning_rate_at(step)
-            opt.zero_grad(set_to_none=True)
-            for micro in range(stage_cfg.grad_accum):
-                t_data = time.monotonic()
-                hr = data.batch(stage_cfg.batch_size, gen)
-                lr = degrade(hr, degradation, gen, model.config.scale).to(ctx.device)
-                data_s += time.monotonic() - t_data
-                hr = hr.to(ctx.device)
-                last = micro == stage_cfg.grad_accum - 1
-                sync = contextlib.nullcontext() if last or not ctx.distributed else module.no_sync()
-                with sync, autocast:
-                    loss, stats = module(hr, lr, gen)
-                    (loss / stage_cfg.grad_accum).backward()
-                    if adversarial is not None:
-                        stats = {**stats, **adversarial.discriminator_step()}
-                seen += hr.shape[0] * ctx.world_size
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            if ema is not None:
-                ema.update()
+            loss, stats = _optimisation_step(run, objective, gen, degradation, step, throughput)
             step += 1
-            elapsed = time.monotonic() - t0
-            rate, data_frac = seen / elapsed, data_s / elapsed
-            info = f"loss {loss.item():.4f} {rate:.1f} img/s data {data_frac:.0%}"
-            progress.update(task, completed=step, info=info)
+            progress.update(task, completed=step, info=throughput.info(loss))
             if ctx.is_main and (step % 10 == 0 or step == stage_cfg.steps):
-                record = {
-                    "stage": stage.value,
-                    "step": step,
-                    "loss": loss.item(),
-                    "img_per_s": rate,
-                    "data_frac": data_frac,  # share of wall time in data loading + degradation
-                    "lr": stage_cfg.learning_rate_at(step - 1),
-                    "world_size": ctx.world_size,
-                    **stats,
-                }
-                log.write(record)
-            late = deadline is not None and time.monotonic() > deadline
-            stop = broadcast_object(ctx, "time limit" if late else stop_request.signal)
+                run.log.write(throughput.record(stage_cfg, step, loss, stats))
+            stop = stop_request.poll(ctx)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or stop:
-                calibrate = data if stage is Stage.AUTOENCODER else None
-                extra_state = {"adversarial": adversarial.state_dict()} if adversarial is not None else {}
-                if ema is not None:
-                    extra_state["ema"] = ema.state_dict()
-                saved = ema.averaged if ema is not None else model
-                _save(saved, opt, gen, step, stage, stage_dir, calibrate, ctx, extra_state)
-                if ctx.is_main and val_pairs and stage is not Stage.TEACHER:
-                    ceiling = _validate(saved, val_pairs, niqe_params, stage, step, log, ctx.device, ceiling)
-                    ceiling = ceiling if ceiling_frozen else None
+                _checkpoint(run, objective, gen, step)
+                validation.score(objective.saved, step, run.log, ctx)
             if stop and step < stage_cfg.steps:
-                console.print(f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume")
+                run.console.print(
+                    f"{stage.value}: stopped at step {step} ({stop}), saved; rerun with --resume"
+                )
                 return False
-    if not params_in_sync(ctx, params):
-        raise RuntimeError(f"{stage.value}: ranks diverged (parameters differ across processes)")
-    if ctx.is_main and ctx.distributed:
-        log.write({"stage": stage.value, "step": step, "ranks_in_sync": True})
     return True
+
+
+def _optimisation_step(
+    run: StageRun,
+    objective: _Objective,
+    gen: torch.Generator,
+    degradation: DegradationConfig,
+    step: int,
+    throughput: _Throughput,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimizer step over ``grad_accum`` micro-batches (DDP syncs gradients on the last one)."""
+    stage_cfg, ctx, opt = run.stage, run.ctx, objective.opt
+    for group in opt.param_groups:
+        group["lr"] = stage_cfg.learning_rate_at(step)
+    opt.zero_grad(set_to_none=True)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
+    for micro in range(stage_cfg.grad_accum):
+        t_data = time.monotonic()
+        hr = run.data.batch(stage_cfg.batch_size, gen)
+        lr = degrade(hr, degradation, gen, objective.model.config.scale).to(ctx.device)
+        throughput.data_s += time.monotonic() - t_data
+        hr = hr.to(ctx.device)
+        last = micro == stage_cfg.grad_accum - 1
+        sync = contextlib.nullcontext() if last or not ctx.distributed else objective.module.no_sync()
+        with sync, autocast:
+            loss, stats = objective.module(hr, lr, gen)
+            (loss / stage_cfg.grad_accum).backward()
+            if objective.adversarial is not None:
+                stats = {**stats, **objective.adversarial.discriminator_step()}
+        throughput.seen += hr.shape[0] * ctx.world_size
+    torch.nn.utils.clip_grad_norm_(objective.params, 1.0)
+    opt.step()
+    if objective.ema is not None:
+        objective.ema.update()
+    return loss, stats
+
+
+def _checkpoint(run: StageRun, objective: _Objective, gen: torch.Generator, step: int) -> None:
+    """Save the stage (weights, optimizer, every rank's generator, discriminator, EMA)."""
+    stage = run.stage.stage
+    calibrate = run.data if stage is Stage.AUTOENCODER else None
+    extra_state = (
+        {"adversarial": objective.adversarial.state_dict()} if objective.adversarial is not None else {}
+    )
+    if objective.ema is not None:
+        extra_state["ema"] = objective.ema.state_dict()
+    stage_dir = run.out_dir / stage.value
+    _save(objective.saved, objective.opt, gen, step, stage, stage_dir, calibrate, run.ctx, extra_state)
+
+
+class _Throughput:
+    """Images per second and ``data_frac``, the share of wall time spent cropping and degrading."""
+
+    def __init__(self, world_size: int) -> None:
+        self.world_size = world_size
+        self.t0 = time.monotonic()
+        self.seen = 0  # images over all ranks
+        self.data_s = 0.0  # seconds spent on this rank's crops and degradations
+
+    def rates(self) -> tuple[float, float]:
+        elapsed = time.monotonic() - self.t0
+        return self.seen / elapsed, self.data_s / elapsed
+
+    def info(self, loss: torch.Tensor) -> str:
+        rate, data_frac = self.rates()
+        return f"loss {loss.item():.4f} {rate:.1f} img/s data {data_frac:.0%}"
+
+    def record(self, stage_cfg: StageConfig, step: int, loss: torch.Tensor, stats: dict[str, float]) -> dict:
+        rate, data_frac = self.rates()
+        return {
+            "stage": stage_cfg.stage.value,
+            "step": step,
+            "loss": loss.item(),
+            "img_per_s": rate,
+            "data_frac": data_frac,  # share of wall time in data loading + degradation
+            "lr": stage_cfg.learning_rate_at(step - 1),
+            "world_size": self.world_size,
+            **stats,
+        }
+
+
+@dataclass
+class _Validation:
+    """Rank 0 scores each checkpoint on the validation pairs (none: nothing to do)."""
+
+    pairs: list[tuple[str, Path, Path]]
+    niqe_params: NiqeParams | None
+    stage: Stage
+    ceiling_frozen: bool  # the stage trains neither HR encoder nor decoder: the ceiling is computed once
+    ceiling: float | None = None
+
+    @classmethod
+    def for_run(cls, run: StageRun, components: tuple[str, ...]) -> _Validation:
+        recipe = run.recipe
+        pairs = pair_paths(Path(recipe.val_data))[: recipe.val_images] if recipe.val_data else []
+        niqe_params = load_niqe_params(Path(recipe.val_niqe)) if recipe.val_niqe and pairs else None
+        frozen = not {"hr_encoder", "decoder"} & set(components)
+        return cls(pairs, niqe_params, run.stage.stage, frozen)
+
+    def score(self, model: EdgeSDSR, step: int, log: RunLog, ctx: DistContext) -> None:
+        if not (ctx.is_main and self.pairs and self.stage is not Stage.TEACHER):
+            return
+        ceiling = _validate(
+            model, self.pairs, self.niqe_params, self.stage, step, log, ctx.device, self.ceiling
+        )
+        self.ceiling = ceiling if self.ceiling_frozen else None
 
 
 def _validate(
@@ -372,14 +499,17 @@ def autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], dev
 
 
 class _StopRequest:
-    """SIGINT / SIGTERM during a stage: finish the current step, save it, then stop (resumable).
+    """Why a stage should stop after the current step: a signal or its time limit (None: go on).
 
+    SIGINT / SIGTERM during a stage: finish the current step, save it, then stop (resumable).
     A second signal stops at once (KeyboardInterrupt), losing the steps since the last save.
     Outside the main thread (where Python cannot install handlers) signals keep their handlers.
+    ``max_minutes`` (None: no limit) stops the same way once that time has passed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_minutes: float | None) -> None:
         self.signal: str | None = None
+        self.deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopRequest:
@@ -391,6 +521,11 @@ class _StopRequest:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum).name
+
+    def poll(self, ctx: DistContext) -> str | None:
+        """Rank 0's reason to stop now ("time limit", a signal name) on every rank, or None."""
+        late = self.deadline is not None and time.monotonic() > self.deadline
+        return broadcast_object(ctx, "time limit" if late else self.signal)
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
