@@ -8,6 +8,8 @@ a folder holding ``config.json``::
      "vendor_libs": ["libQnnHtp.so", ...],     adb shell ls /vendor/lib64
      "mode": "ok",                             what the benchmark activity does (below)
      "hang": null,                             a shell command word that never answers, e.g. "getprop"
+     "hang_child": false,                      the hung call first starts a child that sleeps 30 s
+                                               holding adb's output pipes (pid in hang_child.pid)
      "banner": false,                          adb devices first prints the server start-up lines
      "template": "/path/device_result.json"}   the result the app writes, adapted to the request
 
@@ -31,6 +33,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -141,6 +144,9 @@ def shell(command: str) -> None:
     for part in command.split("&&"):
         words = shlex.split(part)
         if CONFIG.get("hang") == words[0]:
+            if CONFIG.get("hang_child"):  # what a real adb's helper would do: outlive it, pipes open
+                child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+                (STATE / "hang_child.pid").write_text(str(child.pid))
             time.sleep(60)
         if words[0] == "getprop":
             for key, value in CONFIG["props"].items():

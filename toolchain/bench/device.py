@@ -1,6 +1,7 @@
 """`toolchain bench device`: run the app's headless benchmark on a phone over adb and pull its result.
 
-Steps, each bounded by a timeout: find adb and the device (``--serial`` when several), verify the
+Steps, all within one deadline (``--timeout``, the whole run's budget), each adb call within its
+own limit too: find adb and the device (``--serial`` when several), verify the
 bundle, read the phone's model, SoC (``ro.soc.model``), Android version and QNN-capable vendor
 libraries, refuse phones below the app's minSdk, check that the bundle's target fits the SoC (if
 not: warn and run only the fallback accelerators), install the APK, push the bundle to the app's
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.bench.adb import Adb
+from toolchain.bench.adb import Adb, AdbTimeout, Deadline
 from toolchain.bench.results import (
     PARTIAL_NOTE,
     Accelerator,
@@ -241,7 +242,8 @@ def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> BenchRe
     Writing it is the caller's (``toolchain bench device`` prints it first, so a failed write
     loses nothing)."""
     say = say or (lambda _message: None)
-    adb = Adb.find()
+    deadline = Deadline.start(options.timeout_s)
+    adb = Adb.find(deadline)
     serial = adb.choose(options.serial)
     bundle = Path(options.bundle)
     manifest = verify_bundle(bundle)
@@ -287,7 +289,7 @@ def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> BenchRe
         )
 
     with tempfile.TemporaryDirectory(prefix="edge-sdsr-bench-") as tmp:
-        result = _wait(_Poller(adb, remote_result, Path(tmp)), options, say)
+        result = _wait(_Poller(adb, remote_result, Path(tmp)), options, deadline, say)
     if result.partial:
         if not options.partial:
             raise ToolchainError(
@@ -301,37 +303,47 @@ def bench_device(options: DeviceBenchOptions, say: Say | None = None) -> BenchRe
     return result
 
 
-def _wait(poller: _Poller, options: DeviceBenchOptions, say: Say) -> BenchResult:
-    """Poll until a final result, the app's death or the timeout (partial result returned if allowed)."""
+def _wait(poller: _Poller, options: DeviceBenchOptions, deadline: Deadline, say: Say) -> BenchResult:
+    """Poll until a final result, the app's death or the deadline (partial result returned if allowed)."""
     start = time.monotonic()
-    deadline = start + options.timeout_s
     said = start
     while True:
-        result = poller.fetch()
+        try:
+            result = _poll(poller, options, start, say)
+        except AdbTimeout as exc:  # the deadline cut a poll short: the app did not answer in time
+            if not exc.budget_spent:
+                raise
+            result = None
         if result is not None:
             return result
-        now = time.monotonic()
-        if now - start >= APP_START_GRACE_S and not poller.app_running():
-            result = poller.fetch()  # it may have finished between the two checks
-            if result is not None:
-                return result
-            if poller.last_partial is not None and options.partial:
-                say("warning: the app exited before finishing; keeping the partial result")
-                return poller.last_partial
-            raise ToolchainError(
-                f"the app exited without writing a {'final ' if poller.last_partial else ''}result "
-                f"(crashed?); see `adb logcat -s BenchmarkActivity AndroidRuntime`"
-            )
-        if now >= deadline:
+        if deadline.expired:
             if poller.last_partial is not None:
                 return poller.last_partial
             raise ToolchainError(
                 f"no result from the app within {options.timeout_s:g} s (it is still running); "
                 "raise --timeout, or see `adb logcat -s BenchmarkActivity`"
             )
+        now = time.monotonic()
         if now - said >= PROGRESS_EVERY_S:
             said = now
             done = poller.last_partial
             so_far = f", {len(done.runs)} accelerator(s) done" if done is not None else ""
-            say(f"waiting for the result ({now - start:.0f} s of {options.timeout_s:g} s{so_far})")
-        time.sleep(POLL_INTERVAL_S)
+            say(f"waiting for the result ({now - start:.0f} s, {deadline.left():.0f} s left{so_far})")
+        time.sleep(min(POLL_INTERVAL_S, deadline.left()))
+
+
+def _poll(poller: _Poller, options: DeviceBenchOptions, start: float, say: Say) -> BenchResult | None:
+    """One look at the phone: the final result, the partial one if the app died (``--partial``), or None."""
+    result = poller.fetch()
+    if result is not None or time.monotonic() - start < APP_START_GRACE_S or poller.app_running():
+        return result
+    result = poller.fetch()  # it may have finished between the two checks
+    if result is not None:
+        return result
+    if poller.last_partial is not None and options.partial:
+        say("warning: the app exited before finishing; keeping the partial result")
+        return poller.last_partial
+    raise ToolchainError(
+        f"the app exited without writing a {'final ' if poller.last_partial else ''}result "
+        f"(crashed?); see `adb logcat -s BenchmarkActivity AndroidRuntime`"
+    )

@@ -170,7 +170,11 @@ def device(
         Path, typer.Option("--out", "-o", help="Folder for <run id>.json and its report.")
     ] = DEFAULT_OUT_DIR,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the app's result before giving up.")
+        float,
+        typer.Option(
+            help="Seconds the whole run may take (install, push, the app's benchmark, pull); "
+            "every adb call gets at most what is left."
+        ),
     ] = 600.0,
     partial: Annotated[
         bool,
