@@ -104,6 +104,25 @@ def test_eval_scores_the_other_pairs_and_reports_a_corrupt_one(tmp_path: Path) -
     assert [r.split(",")[0] for r in rows[1:]] == ["im0.png", "im2.png"]
 
 
+def test_eval_scores_the_other_pairs_when_an_hr_image_has_no_lr_twin(tmp_path: Path) -> None:
+    """Issue 26 item 9: one HR file without its LR twin refused the whole set; the batch rule applies."""
+    data = make_pairs(tmp_path / "set", n=3)
+    (data / "LR" / "im1.png").unlink()
+    out = tmp_path / "ev"
+    result = invoke("eval", "--data", data, "--baseline", "bicubic", "-o", out, "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["images"] == 2 and list(report["failed"]) == ["im1.png"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: im1.png: no LR twin ({data / 'LR' / 'im1.png'} is missing); add it, or move the HR "
+        "image out of the set"
+    ]
+    assert "2 scored, 1 failed" in result.stderr
+    rows = (out / "set-bicubic.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["im0.png", "im2.png"]
+
+
 def test_eval_data_errors_name_the_problem(tmp_path: Path, monkeypatch) -> None:
     assert_one_line_error(
         invoke("eval", "--data", tmp_path / "nope", "--baseline", "bicubic"), "nope does not exist", "HR/"

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from toolchain.atomic import write_text_atomic
-from toolchain.data.datasets import pair_paths
+from toolchain.data.datasets import list_images
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
 from toolchain.metrics.fidelity import psnr_y, ssim_y
@@ -82,8 +82,25 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     on_failure: Callable[[str, ToolchainError], None] | None = None,
 ) -> list[ImageScore]:
-    """Score ``upscale`` on every HR/LR pair of ``data_dir`` (see :func:`evaluate_pairs`)."""
-    return evaluate_pairs(pair_paths(data_dir), upscale, niqe_params, progress, on_failure)
+    """Score ``upscale`` on every HR image of ``data_dir`` and its LR twin (see :func:`evaluate_pairs`)."""
+    return evaluate_pairs(hr_pairs(data_dir), upscale, niqe_params, progress, on_failure)
+
+
+def hr_pairs(data_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(name, HR path, LR path) for every image of ``data_dir/HR``, its twin of the same name in ``LR/``.
+
+    Unlike :func:`toolchain.data.datasets.pair_paths`, which refuses a set with a missing twin, a
+    missing LR image fails its own pair only when it is scored (the CLI's batch rule).
+    """
+    hr_dir, lr_dir = Path(data_dir) / "HR", Path(data_dir) / "LR"
+    if not hr_dir.is_dir() or not lr_dir.is_dir():
+        raise ToolchainError(f"{data_dir} needs HR/ and LR/ subfolders with equal file names")
+    names = [p.name for p in list_images(hr_dir, recursive=False)]
+    if not names:
+        raise ToolchainError(
+            f"{hr_dir} has no images; put the HR images there and their x4 smaller LR in LR/"
+        )
+    return [(n, hr_dir / n, lr_dir / n) for n in names]
 
 
 def evaluate_pairs(
@@ -114,6 +131,10 @@ def evaluate_pairs(
 def _score_pair(
     name: str, hr_path: Path, lr_path: Path, upscale: Upscale, niqe_params: NiqeParams | None
 ) -> ImageScore:
+    if not lr_path.is_file():
+        raise ToolchainError(
+            f"{name}: no LR twin ({lr_path} is missing); add it, or move the HR image out of the set"
+        )
     hr = to_uint8(load_image(hr_path, MAX_INPUT_PIXELS * 16).rgb)
     pred = upscale(load_image(lr_path, MAX_INPUT_PIXELS))
     if pred.shape != hr.shape:
