@@ -18,6 +18,20 @@ def test_targets_json() -> None:
     assert "SM8650" in by_name["s24-dsp"]["soc"] and "a16w8" in by_name["s24-dsp"]["precisions"]
 
 
+def test_targets_piped_is_one_line_per_target() -> None:
+    """Issue 26 item 10: `toolchain targets | cat` wrapped table cells over five lines."""
+    from toolchain.deploy.targets import TARGETS
+
+    result = invoke("targets")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == list(TARGETS)
+    for line, target in zip(lines, TARGETS.values(), strict=True):
+        cells = line.split("\t")
+        assert cells[1:3] == [target.soc, target.description] and cells[5] == (target.note or "")
+        assert cells[4] == ", ".join(p.value for p in target.precisions)
+
+
 def test_verify_bundle_json_and_unwrapped_text(bundle: Path, tmp_path: Path) -> None:  # noqa: F811
     result = invoke("verify-bundle", bundle, "--json")
     assert result.exit_code == 0, result.output

@@ -27,7 +27,11 @@ from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
 
 
 def targets(as_json: JsonOption = False) -> None:
-    """List deployment targets: SoC, what each bundle holds, and the precisions it takes."""
+    """List deployment targets: SoC, what each bundle holds, and the precisions it takes.
+
+    On a terminal a table; piped, one tab-separated line per target (target, SoC, phones, graphs,
+    precisions with the default first, note).
+    """
     if as_json:
         print_json(
             [
@@ -43,12 +47,25 @@ def targets(as_json: JsonOption = False) -> None:
             ]
         )
         return
+    rows = [
+        (
+            t.name,
+            t.soc,
+            t.description,
+            ", ".join(a.value for a in t.artifacts),
+            ", ".join(p.value for p in t.precisions),
+        )
+        for t in TARGETS.values()
+    ]
+    if not out_console.is_terminal:  # piped: one tab-separated line per target, never wrapped
+        for row, t in zip(rows, TARGETS.values(), strict=True):
+            typer.echo("\t".join((*row, t.note or "")))
+        return
     table = Table(title="toolchain export --target NAME")
     for col in ("target", "SoC", "phones", "graphs", "precisions (default first)"):
         table.add_column(col)
-    for t in TARGETS.values():
-        graphs = ", ".join(a.value for a in t.artifacts)
-        table.add_row(t.name, t.soc, t.description, graphs, ", ".join(p.value for p in t.precisions))
+    for row in rows:
+        table.add_row(*row)
     out_console.print(table)
     for t in TARGETS.values():
         if t.note:
