@@ -19,6 +19,7 @@ differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,8 +27,15 @@ import torch
 from toolchain.cpu_graph import export_float_onnx
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import EdgeSDSR
-from toolchain.tiling import Tile, TilePlan
-from toolchain.upscaler import LatentNoise, NoiseConfig, TileRunner, TorchTileRunner, check_x4
+from toolchain.tiling import Tile, TilePlan, TileSpec, default_overlap
+from toolchain.upscaler import (
+    LatentNoise,
+    NoiseConfig,
+    RunnerSource,
+    TileRunner,
+    TorchTileRunner,
+    check_x4,
+)
 
 
 class Engine(enum.StrEnum):
@@ -67,6 +75,32 @@ def open_engine(
     if engine is Engine.ONNXRUNTIME:
         return OnnxTileRunner(model, noise, lr_tile, threads)
     return TorchTileRunner(model, device, noise, channels_last=engine is Engine.TORCH)
+
+
+def checkpoint_source(
+    checkpoint: Path,
+    engine: Engine,
+    device: torch.device,
+    noise: NoiseConfig,
+    tile: int | None = None,
+    overlap: int | None = None,
+) -> RunnerSource:
+    """``checkpoint`` on ``engine`` as the runner of an upscale batch, loaded only when first needed.
+
+    ``tile`` / ``overlap`` override the model's own tiling (:meth:`TileSpec.for_model`); an
+    ``overlap`` left out is a quarter of the tile.
+    """
+    chosen = resolve_engine(engine, device)
+
+    def open_checkpoint() -> tuple[TileRunner, TileSpec]:
+        model = EdgeSDSR.from_pretrained(checkpoint)
+        spec = TileSpec.for_model(model.config)
+        if tile is not None or overlap is not None:
+            side = spec.tile if tile is None else tile
+            spec = TileSpec(side, default_overlap(side) if overlap is None else overlap, spec.scale)
+        return open_engine(model, chosen, device, noise, spec.tile), spec
+
+    return RunnerSource(f"{checkpoint} ({chosen.value})", open_checkpoint)
 
 
 class OnnxTileRunner:

@@ -136,6 +136,17 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def check_header_size(path: Path, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` pixels, reading the header only.
+
+    Cheap (no pixel data is decoded), so a caller can refuse a huge input before loading a model.
+    A header that cannot be read passes: :func:`load_image` then reports what is wrong with the file.
+    """
+    size = _header_size(Path(path))
+    if size is not None and size[0] * size[1] > max_pixels:
+        check_image_size(path, size, max_pixels)
+
+
 def _open_unchecked(path: Path, fp: IO[bytes]) -> Image.Image:
     """Open with the plugin classes directly (no bomb check; the caller checked the size)."""
     for reader in _HEADER_READERS:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
 from toolchain.cli.common import (
     CheckpointOption,
@@ -21,12 +24,10 @@ from toolchain.cli.common import (
     progress_bar,
 )
 from toolchain.devices import resolve_device
-from toolchain.engines import Engine, open_engine, resolve_engine
+from toolchain.engines import Engine, checkpoint_source
 from toolchain.errors import ToolchainError
-from toolchain.imageio import check_writable_output, output_path_for, scan_inputs
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.tiling import TileSpec, default_overlap
-from toolchain.upscaler import NoiseConfig, TileRunner, upscale_file
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT
+from toolchain.upscaler import BatchListener, NoiseConfig, RunnerSource, upscale_batch
 
 
 class HostRuntime(enum.StrEnum):
@@ -94,78 +95,43 @@ def upscale(
     noise = NoiseConfig(noise_scale, seed)
     if bundle is not None:
         _refuse_with_bundle(ctx, ("checkpoint", "device", "engine", "tile", "overlap", "noise_scale", "seed"))
-    scan = scan_inputs(inputs)
-    sources = scan.images
-    targets = [output_path_for(src, out, len(sources)) for src in sources]
-    seen: dict[Path, Path] = {}
-    for src, dst in zip(sources, targets, strict=True):
-        if dst.resolve() in seen:
-            raise ToolchainError(
-                f"{src} and {seen[dst.resolve()]} would both be written to {dst}; rename one"
-            )
-        seen[dst.resolve()] = src
-        check_writable_output(dst)
-    runner: TileRunner
-    if bundle is not None:
-        from toolchain.deploy.host_runner import open_bundle_runner
-
-        runner, spec = open_bundle_runner(bundle, runtime.value)
-        source = f"bundle {bundle} ({runtime.value})"
+        source = _bundle_source(bundle, runtime.value)
     else:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        spec = _spec(model, tile, overlap)
-        torch_device = resolve_device(device)
-        runner = open_engine(model, engine, torch_device, noise, spec.tile)
-        source = f"{checkpoint} ({resolve_engine(engine, torch_device).value})"
-    stop_on_error = fail_fast or (len(sources) == 1 and not scan.skipped)
-    report = BatchReport(skipped=[str(p) for p in scan.skipped])
+        source = checkpoint_source(checkpoint, engine, resolve_device(device), noise, tile, overlap)
     with progress_bar() as progress:
-        for src, dst in zip(sources, targets, strict=True):
-            task = progress.add_task(src.name, total=None)
-
-            def advance(done: int, total: int, task: int = task) -> None:
-                progress.update(task, completed=done, total=total)
-
-            try:
-                w, h = upscale_file(src, dst, runner, spec, batch_size, advance)
-            except ToolchainError as exc:
-                if stop_on_error:
-                    raise
-                report.failed.append({"input": str(src), "error": _naming(src, exc)})
-                print_error(_naming(src, exc))
-                continue
-            finally:
-                progress.remove_task(task)
-            report.written.append({"input": str(src), "output": str(dst), "width": w, "height": h})
-            if not as_json:
-                out_console.print(f"{src} -> {dst} ({w}x{h})", highlight=False)
+        report = upscale_batch(inputs, out, source, batch_size, fail_fast, _printing(progress, as_json))
     if as_json:
         print_json(asdict(report))
-    err_console.print(f"{report.summary()} with {source}", highlight=False)
+    err_console.print(f"{report.summary()} with {source.label}", highlight=False)
     if report.failed:
         raise typer.Exit(code=1)
 
 
-@dataclass
-class BatchReport:
-    """What an upscale run did, per input; ``--json`` prints it as is."""
+def _printing(progress: Progress, as_json: bool) -> BatchListener:
+    """A progress bar task per image, an `INPUT -> OUTPUT (WxH)` stdout line per written image
+    (none with --json: the report is printed whole), an `error:` line per failure."""
 
-    written: list[dict[str, object]] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    @contextlib.contextmanager
+    def track(src: Path) -> Iterator[Callable[[int, int], None]]:
+        task = progress.add_task(src.name, total=None)
+        try:
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+        finally:
+            progress.remove_task(task)
 
-    def summary(self) -> str:
-        """``12 written, 2 failed, 3 skipped (not images)``."""
-        return (
-            f"{len(self.written)} written, {len(self.failed)} failed, "
-            f"{len(self.skipped)} skipped (not images)"
-        )
+    def written(record: dict[str, object]) -> None:
+        if not as_json:
+            line = f"{record['input']} -> {record['output']} ({record['width']}x{record['height']})"
+            out_console.print(line, highlight=False)
+
+    return BatchListener(track, written, print_error)
 
 
-def _naming(src: Path, exc: ToolchainError) -> str:
-    """The error's message, prefixed with the input it happened on unless it names it already."""
-    message = str(exc)
-    return message if src.name in message else f"{src}: {message}"
+def _bundle_source(bundle: Path, runtime: str) -> RunnerSource:
+    """A bundle's host graph on ``runtime``, verified and opened when the first image needs it."""
+    from toolchain.deploy.host_runner import open_bundle_runner
+
+    return RunnerSource(f"bundle {bundle} ({runtime})", lambda: open_bundle_runner(bundle, runtime))
 
 
 def _refuse_with_bundle(ctx: typer.Context, names: tuple[str, ...]) -> None:
@@ -178,12 +144,3 @@ def _refuse_with_bundle(ctx: typer.Context, names: tuple[str, ...]) -> None:
             f"--bundle runs the bundle's own graph and tile plan, so {flags} cannot apply; drop "
             f"{'it' if len(given) == 1 else 'them'} or drop --bundle"
         )
-
-
-def _spec(model: EdgeSDSR, tile: int | None, overlap: int | None) -> TileSpec:
-    """The model's own tiling (:meth:`TileSpec.for_model`), with --tile / --overlap overriding it."""
-    if tile is None and overlap is None:
-        return TileSpec.for_model(model.config)
-    tile = model.config.lr_tile if tile is None else tile
-    overlap = default_overlap(tile) if overlap is None else overlap
-    return TileSpec(tile=tile, overlap=overlap, scale=model.config.scale)
