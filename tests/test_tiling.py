@@ -77,6 +77,29 @@ def test_spec_validation(kwargs: dict, match: str) -> None:
         TileSpec(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "fix"),
+    [
+        ({"tile": 0, "overlap": 0}, "; use --tile 1 or more"),
+        ({"tile": 16, "overlap": 16}, "; use --overlap from 0 to 8"),
+        ({"tile": 100, "overlap": 60}, "; use --overlap 50 or less, or --tile 120 or more"),
+        ({"scale": 0}, "; use a model whose scale is 1 or more"),
+    ],
+)
+def test_spec_errors_say_what_to_do(kwargs: dict, fix: str) -> None:
+    """Issue 26 item 11: `upscale --tile 100 --overlap 60` said what failed but not what to do."""
+    with pytest.raises(ToolchainError) as excinfo:
+        TileSpec(**kwargs)
+    assert str(excinfo.value).endswith(fix)
+
+
+def test_a_manifest_spec_error_names_only_what_failed() -> None:
+    """Read from a manifest, the fix is the reader's (re-export), word for word as the Kotlin core."""
+    with pytest.raises(ToolchainError) as excinfo:
+        TileSpec.from_json_dict({**TileSpec().to_json_dict(), "overlap": 200})
+    assert str(excinfo.value) == "tile spec: overlap must be in [0, tile=128), got 200"
+
+
 @pytest.mark.parametrize("spec", [TileSpec(), TileSpec(16, 4, 2, PadMode.REFLECT)])
 def test_spec_json_round_trip(spec: TileSpec) -> None:
     d = json.loads(json.dumps(spec.to_json_dict()))

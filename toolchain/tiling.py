@@ -86,22 +86,10 @@ class TileSpec:
     pad_mode: PadMode = PadMode.REPLICATE
 
     def __post_init__(self) -> None:
-        for name in ("tile", "overlap", "scale"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ToolchainError(f"tile spec: {name} must be an integer, got {value!r}")
-        if self.tile < 1:
-            raise ToolchainError(f"tile spec: tile must be >= 1, got {self.tile}")
-        if not 0 <= self.overlap < self.tile:
-            raise ToolchainError(f"tile spec: overlap must be in [0, tile={self.tile}), got {self.overlap}")
-        if 2 * self.overlap > self.tile:
-            raise ToolchainError(
-                f"tile spec: overlap must be <= tile/2 = {self.tile / 2:g}, got {self.overlap}"
-            )
-        if self.scale < 1:
-            raise ToolchainError(f"tile spec: scale must be >= 1, got {self.scale}")
-        if not isinstance(self.pad_mode, PadMode):
-            raise ToolchainError(f"tile spec: pad_mode must be a PadMode, got {self.pad_mode!r}")
+        problem = spec_problem(self.tile, self.overlap, self.scale, self.pad_mode)
+        if problem is not None:
+            what, fix = problem
+            raise ToolchainError(f"tile spec: {what}; {fix}")
 
     @classmethod
     def for_model(cls, config: TiledModelConfig) -> TileSpec:
@@ -147,7 +135,39 @@ class TileSpec:
             raise ToolchainError(
                 f"tile spec: unknown pad_mode {d['pad_mode']!r} (allowed: {allowed})"
             ) from None
+        problem = spec_problem(d["tile"], d["overlap"], d["scale"], pad_mode)
+        if problem is not None:  # what failed only: the manifest reader adds its fix (re-export), as Kotlin
+            raise ToolchainError(f"tile spec: {problem[0]}")
         return cls(tile=d["tile"], overlap=d["overlap"], scale=d["scale"], pad_mode=pad_mode)
+
+
+def spec_problem(tile: object, overlap: object, scale: object, pad_mode: object) -> tuple[str, str] | None:
+    """What is wrong with these tile spec values, and what to do about it; None if they are valid.
+
+    The first part is the reason the Kotlin core gives word for word (``Tiling.kt``); the fix speaks
+    to whoever chose the values (``toolchain upscale --tile/--overlap``, a preset's ``lr_tile``).
+    """
+    for name, value in (("tile", tile), ("overlap", overlap), ("scale", scale)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{name} must be an integer, got {value!r}", f"give {name} as a whole number of pixels"
+    if tile < 1:
+        return f"tile must be >= 1, got {tile}", "use --tile 1 or more"
+    if not 0 <= overlap < tile:
+        return (
+            f"overlap must be in [0, tile={tile}), got {overlap}",
+            f"use --overlap from 0 to {tile // 2}",
+        )
+    if 2 * overlap > tile:
+        return (
+            f"overlap must be <= tile/2 = {tile / 2:g}, got {overlap}",
+            f"use --overlap {tile // 2} or less, or --tile {2 * overlap} or more",
+        )
+    if scale < 1:
+        return f"scale must be >= 1, got {scale}", "use a model whose scale is 1 or more"
+    if not isinstance(pad_mode, PadMode):
+        allowed = ", ".join(m.value for m in PadMode)
+        return f"pad_mode must be a PadMode, got {pad_mode!r}", f"use one of {allowed}"
+    return None
 
 
 def tile_count(length: int, spec: TileSpec) -> int:

@@ -66,7 +66,7 @@ from toolchain.configio import from_dict, to_dict
 from toolchain.deploy.manifest import MANIFEST_NAME, Manifest
 from toolchain.errors import ToolchainError
 from toolchain.hashing import sha256_file
-from toolchain.tiling import TileSpec, plan_tiles
+from toolchain.tiling import PadMode, TileSpec, plan_tiles, spec_problem
 
 SCHEMA_VERSION = "1.0"
 """``major.minor``; bump the minor for additions, the major for changes old readers misread."""
@@ -255,10 +255,10 @@ class Workload:
     @property
     def spec(self) -> TileSpec:
         """The tile spec (padding does not change counts or cost)."""
-        try:
-            return TileSpec(tile=self.tile, overlap=self.overlap, scale=self.scale)
-        except ToolchainError as exc:
-            raise ValueError(f"workload: {exc}") from None
+        problem = spec_problem(self.tile, self.overlap, self.scale, PadMode.REPLICATE)
+        if problem is not None:  # what failed; the reader of the result file says what to do
+            raise ValueError(f"workload: tile spec: {problem[0]}")
+        return TileSpec(tile=self.tile, overlap=self.overlap, scale=self.scale)
 
     @classmethod
     def for_image(cls, spec: TileSpec, width: int, height: int) -> Workload:
