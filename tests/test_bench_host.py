@@ -160,6 +160,27 @@ def test_report_refuses_no_files_and_bad_suffix(tmp_path: Path) -> None:
     assert read_result(device_json) == example_device_result()
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "r.json is empty (a run cut short?); pass a JSON written by `toolchain bench`"),
+        (b'{"schema_version": ', "r.json is not valid JSON (line 1: Expecting value); pass a JSON written"),
+        (b"[1, 2]", "r.json is not a benchmark result: no valid schema_version (got None, expected "),
+        (b'{"schema_version": "1.0"}', "r.json: result: missing key 'source'; pass a JSON written by"),
+        (None, "r.json is a folder; pass the result files in it ("),
+    ],
+)
+def test_report_on_a_bad_input_says_what_to_do(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    """Issue 26 item 11: malformed, empty or folder input had no "; what to do" part."""
+    path = tmp_path / "r.json"
+    path.mkdir() if content is None else path.write_bytes(content)
+    cli = CliRunner().invoke(app, ["bench", "report", str(path), "-o", str(tmp_path / "r.html")])
+    assert cli.exit_code == 1
+    line = _error_line(cli.output)
+    assert expected in line, line
+    assert line.endswith(("; pass a JSON written by `toolchain bench`", "*.json)"))
+
+
 def test_engines_alone_on_a_preset_with_one_thread(photo: Path) -> None:
     """What benchmarks/speed.py runs for the edge preset, here on tiny (random weights, seeded)."""
     import torch

@@ -225,7 +225,10 @@ class _Poller:
         except (OSError, UnicodeDecodeError) as exc:
             raise ToolchainError(f"cannot read the pulled result {self.local}: {exc}") from None
         result = parse_result_text(
-            text, f"the app's result {self.remote} (keep it with `adb pull {self.remote}`)"
+            text,
+            f"the app's result {self.remote} (keep it with `adb pull {self.remote}`)",
+            "the app on the phone is not the one this toolchain expects; rebuild and reinstall it "
+            "(`nox -s android`)",
         )
         if result.partial:
             self.last_partial = result

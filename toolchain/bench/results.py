@@ -527,18 +527,24 @@ def write_result(path: Path, result: BenchResult, hint: str = "") -> Path:
     return Path(path)
 
 
-def parse_result_text(text: str, where: str) -> BenchResult:
-    """Parse and validate result JSON text; ``where`` names the file in every error."""
+RESULT_FIX = "pass a JSON written by `toolchain bench`"
+"""What to do about a file that is not a readable result (``toolchain bench report``)."""
+
+
+def parse_result_text(text: str, where: str, fix: str = RESULT_FIX) -> BenchResult:
+    """Parse and validate result JSON text; ``where`` names the file and ``fix`` ends every error."""
+    if not text.strip():
+        raise ToolchainError(f"{where} is empty (a run cut short?); {fix}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ToolchainError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise ToolchainError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}); {fix}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     match = _VERSION_RE.match(version) if isinstance(version, str) else None
     if match is None:
         raise ToolchainError(
             f"{where} is not a benchmark result: no valid schema_version "
-            f"(got {version!r}, expected 'major.minor')"
+            f"(got {version!r}, expected 'major.minor'); {fix}"
         )
     ours_major, ours_minor = (int(p) for p in SCHEMA_VERSION.split("."))
     major, minor = int(match.group(1)), int(match.group(2))
@@ -551,18 +557,19 @@ def parse_result_text(text: str, where: str) -> BenchResult:
         return result_from_dict(data)
     except ToolchainError as exc:
         newer = f" (written for a newer schema {version}; this toolchain reads {SCHEMA_VERSION})"
-        raise ToolchainError(f"{where}: {exc}{newer if minor > ours_minor else ''}") from None
+        raise ToolchainError(f"{where}: {exc}{newer if minor > ours_minor else ''}; {fix}") from None
 
 
 def read_result(path: Path) -> BenchResult:
     """Read and strictly validate one result file; every failure is one line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ToolchainError(f"result {path} is a folder; pass the result files in it ({path / '*.json'})")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ToolchainError(
-            f"result {path} does not exist; pass a JSON written by `toolchain bench`"
-        ) from None
+        raise ToolchainError(f"result {path} does not exist; {RESULT_FIX}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ToolchainError(f"cannot read result {path}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ToolchainError(f"cannot read result {path} ({reason}); {RESULT_FIX}") from None
     return parse_result_text(text, f"result {path}")
