@@ -121,3 +121,21 @@ def test_hints_keep_their_brackets() -> None:
     console = Console(file=None, record=True, markup=False, highlight=False, width=200)
     console.print(common.labelled("error:", "bold red", "install `.[bench]` or [bold]this[/]"))
     assert console.export_text().strip() == "error: install `.[bench]` or [bold]this[/]"
+
+
+def test_corrupt_training_images_are_called_unreadable_not_too_few(tmp_path: Path) -> None:
+    """Issue 26 item 11: three corrupt photos were reported as 'too few of the 3 training images'."""
+    from toolchain.data.datasets import holdout_paths
+
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(ToolchainError) as excinfo:
+        holdout_paths([tmp_path], 2)
+    assert str(excinfo.value) == (
+        f"3 of the 3 training images are unreadable (corrupt or not images, e.g. {tmp_path / '0.png'}); "
+        "replace or remove them (holdout 2 needs 4 readable ones)"
+    )
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / f"{i}.png")
+    with pytest.raises(ToolchainError, match="too few of the 3 training images; lower holdout to 1 or add"):
+        holdout_paths([tmp_path], 2)

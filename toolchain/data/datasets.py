@@ -49,8 +49,28 @@ def holdout_paths(roots: list[Path], count: int) -> list[Path]:
     """``count`` images spread evenly over the sorted training files: the held-out validation photos."""
     paths = [p for root in roots for p in list_images(root)]
     if count > len(paths) // 2:
-        raise ToolchainError(f"holdout {count} would leave too few of the {len(paths)} training images")
+        raise ToolchainError(_too_few_for_holdout(paths, count))
     return [paths[(i * len(paths)) // count] for i in range(count)] if count else []
+
+
+def _too_few_for_holdout(paths: list[Path], count: int) -> str:
+    """Why ``count`` held-out photos do not fit: unreadable files (read here, on the error path only)
+    are named as such, rather than blamed on the count."""
+    unreadable = []
+    for path in paths:
+        try:
+            load_image(path, MAX_TRAIN_PIXELS)
+        except ToolchainError:
+            unreadable.append(path)
+    if unreadable:
+        return (
+            f"{len(unreadable)} of the {len(paths)} training images are unreadable (corrupt or not images, "
+            f"e.g. {unreadable[0]}); replace or remove them (holdout {count} needs {2 * count} readable ones)"
+        )
+    return (
+        f"holdout {count} would leave too few of the {len(paths)} training images; "
+        f"lower holdout to {len(paths) // 2} or add photos"
+    )
 
 
 @dataclass
