@@ -254,6 +254,7 @@ def test_a_signal_saves_the_current_step_and_resume_continues(tmp_path: Path, si
         time.sleep(0.2)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err  # 143 / 130, as the README promises (issue 26 item 3)
     state = torch.load(tmp_path / "run" / "joint" / "train_state.pt", weights_only=True)
     assert 10 <= state["step"] < 500
     assert f"stopped at step {state['step']} ({signal.Signals(signum).name}), saved" in " ".join(err.split())

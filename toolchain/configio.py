@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -66,6 +67,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ToolchainError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # Python's json reads NaN and Infinity; no setting means them
+            raise ToolchainError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp in (int, bool, str):
         if type(value) is not tp:

@@ -9,10 +9,10 @@ import torch
 import typer
 from rich.console import Console
 
-from toolchain.cli.common import DeviceOption, JsonOption, out_console, print_json
+from toolchain.cli.common import DeviceOption, JsonOption, check_range, out_console, print_json
 from toolchain.train.ddp import distributed
 from toolchain.train.recipe import load_recipe
-from toolchain.train.stages import run_recipe
+from toolchain.train.stages import TrainingInterrupted, run_recipe
 
 
 def train(
@@ -40,20 +40,33 @@ def train(
 ) -> None:
     """Train Edge-SD-SR: the recipe's stages in order (autoencoder, joint, ..., decoder, adversarial).
 
-    Checkpoints are written atomically every save_every steps. Ctrl-C or SIGTERM finishes the
-    current step and saves it; continue with --resume.
+    Checkpoints are written atomically every save_every steps. Ctrl-C or SIGTERM (also during a
+    save, a validation or between stages) finishes the current step, saves it and exits 130 / 143;
+    continue with --resume. --max-minutes stops the same way, with exit 0.
     Example: toolchain train --recipe models/nano/recipe.json -o runs/nano
 
     Multi-GPU / multi-node: torchrun --nproc_per_node 8 -m toolchain.cli.main train --device cuda ...
     """
-    if threads:
+    if max_minutes is not None:
+        check_range("--max-minutes", max_minutes, 0.01)
+    if threads is not None:
+        check_range("--threads", threads, 1)
         torch.set_num_threads(threads)
     config, folders = load_recipe(recipe)
+    interrupted: TrainingInterrupted | None = None
     with distributed(device) as ctx:
         console = Console(stderr=True, quiet=not ctx.is_main, markup=False, highlight=False)
-        final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
-    if not ctx.is_main:
-        return
+        try:
+            final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
+        except TrainingInterrupted as exc:
+            final, interrupted = None, exc
+    if ctx.is_main:
+        _report(recipe, out, final, as_json)
+    if interrupted is not None:
+        raise typer.Exit(code=interrupted.exit_code)
+
+
+def _report(recipe: Path, out: Path, final: Path | None, as_json: bool) -> None:
     if as_json:
         print_json({"finished": final is not None, "checkpoint": final, "out": str(out)})
     elif final is None:

@@ -12,6 +12,7 @@ from toolchain.configio import from_dict, read_json
 from toolchain.data.degradations import DegradationConfig
 from toolchain.diffusion.schedule import ScheduleConfig
 from toolchain.errors import ToolchainError
+from toolchain.model.config import load_preset
 from toolchain.train.adversarial import AdversarialConfig
 
 
@@ -163,6 +164,9 @@ def load_recipe(path: Path) -> tuple[RecipeConfig, list[Path]]:
         value = getattr(recipe, key)
         if value is not None and value.endswith(".json"):
             recipe = dataclasses.replace(recipe, **{key: str((Path(path).parent / value).resolve())})
+    for key in ("preset", "teacher_preset"):  # an unknown or broken preset fails before anything is written
+        if getattr(recipe, key) is not None:
+            load_preset(getattr(recipe, key))
     for key in ("init_autoencoder", "init_checkpoint"):
         value = getattr(recipe, key)
         if value is not None:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ class StageRun:
     data: HRCropSampler  # this rank's shard of the training images
     out_dir: Path  # the run folder; the stage writes <out_dir>/<stage>/
     init_from: Path | None  # the previous stage's checkpoint; None starts from the recipe's preset
-    max_minutes: float | None  # time left for this stage; None: no limit
+    stop: StopRequest  # the run's stop request: signals and its time limit, across stages
     console: Console
     ctx: DistContext
     log: RunLog
@@ -315,7 +316,7 @@ def _train_steps(run: StageRun, objective: _Objective, gen: torch.Generator, ste
     degradation = stage_cfg.degradation_for(run.recipe.degradation)
     validation = _Validation.for_run(run, objective.components)
     throughput = _Throughput(ctx.world_size)
-    with _progress(run.console, ctx) as progress, _StopRequest(run.max_minutes) as stop_request:
+    with _progress(run.console, ctx) as progress:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
             loss, stats = _optimisation_step(run, objective, gen, degradation, step, throughput)
@@ -323,7 +324,7 @@ def _train_steps(run: StageRun, objective: _Objective, gen: torch.Generator, ste
             progress.update(task, completed=step, info=throughput.info(loss))
             if ctx.is_main and (step % 10 == 0 or step == stage_cfg.steps):
                 run.log.write(throughput.record(stage_cfg, step, loss, stats))
-            stop = stop_request.poll(ctx)
+            stop = run.stop.poll(ctx)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or stop:
                 _checkpoint(run, objective, gen, step)
                 validation.score(objective.saved, step, run.log, ctx)
@@ -498,13 +499,27 @@ def autoencoder_psnr_y(model: EdgeSDSR, pairs: list[tuple[str, Path, Path]], dev
     return float(np.mean(values))
 
 
-class _StopRequest:
-    """Why a stage should stop after the current step: a signal or its time limit (None: go on).
+TIME_LIMIT = "time limit"
 
-    SIGINT / SIGTERM during a stage: finish the current step, save it, then stop (resumable).
-    A second signal stops at once (KeyboardInterrupt), losing the steps since the last save.
-    Outside the main thread (where Python cannot install handlers) signals keep their handlers.
-    ``max_minutes`` (None: no limit) stops the same way once that time has passed.
+
+class TrainingInterrupted(Exception):
+    """A signal stopped the run after its last step was saved; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_code = 128 + signal.Signals[signal_name].value
+
+
+class StopRequest:
+    """Why the run should stop after the current step: a signal or its time limit (None: go on).
+
+    It lives for the whole run, so a request is never dropped at a stage boundary: SIGINT /
+    SIGTERM during a step, a save, a validation or between stages lets the step in progress
+    finish and be saved, then the run stops (resumable) and :func:`run_recipe` raises
+    :class:`TrainingInterrupted`. A second signal stops at once (KeyboardInterrupt), losing the
+    steps since the last save. Outside the main thread (where Python cannot install handlers)
+    signals keep their handlers. ``max_minutes`` (None: no limit) is the whole run's budget.
     """
 
     def __init__(self, max_minutes: float | None) -> None:
@@ -512,7 +527,7 @@ class _StopRequest:
         self.deadline = time.monotonic() + max_minutes * 60 if max_minutes else None
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> _StopRequest:
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._request) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
@@ -525,7 +540,7 @@ class _StopRequest:
     def poll(self, ctx: DistContext) -> str | None:
         """Rank 0's reason to stop now ("time limit", a signal name) on every rank, or None."""
         late = self.deadline is not None and time.monotonic() > self.deadline
-        return broadcast_object(ctx, "time limit" if late else self.signal)
+        return broadcast_object(ctx, TIME_LIMIT if late else self.signal)
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
@@ -638,8 +653,38 @@ def run_recipe(
             f"{out_dir} already holds a training run; pass --resume to continue it or pick another --out"
         )
     barrier(ctx)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_run_folder(out_dir)
     log = RunLog(out_dir, tensorboard and ctx.is_main)
+    try:
+        with StopRequest(max_minutes) as stop:
+            return _run_stages(recipe, folders, out_dir, sd_vae, stop, console, ctx, log)
+    finally:
+        log.close()
+
+
+def _make_run_folder(out_dir: Path) -> None:
+    """``--out`` created and writable, or one line naming it (a read-only or vanished folder)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise ToolchainError(
+            f"cannot write the run folder {out_dir} ({exc.strerror or exc}); pick a writable --out"
+        ) from None
+
+
+def _run_stages(
+    recipe: RecipeConfig,
+    folders: list[Path],
+    out_dir: Path,
+    sd_vae: Path | None,
+    stop: StopRequest,
+    console: Console,
+    ctx: DistContext,
+    log: RunLog,
+) -> Path | None:
+    """The data, the held-out set, then each stage from the previous one's checkpoint (and blend)."""
     held_out = holdout_paths(folders, recipe.holdout)
     data = HRCropSampler.from_folders(folders, recipe.hr_crop, recipe.max_side, console, frozenset(held_out))
     data = data.shard(ctx.rank, ctx.world_size)
@@ -647,7 +692,6 @@ def run_recipe(
     if held_out:
         val_dir = _holdout_set(recipe, held_out, out_dir, console, ctx)
         recipe = dataclasses.replace(recipe, val_data=str(val_dir))
-    started = time.monotonic()
     previous = Path(recipe.init_checkpoint) if recipe.init_checkpoint is not None else None
     if sd_vae is not None:
         previous = out_dir / "init"
@@ -656,23 +700,30 @@ def run_recipe(
             console.print(load_sd_vae(model, sd_vae).summary(), highlight=False)
             model.save_pretrained(previous, extra={"sd_vae": str(sd_vae)})
         barrier(ctx)
-    try:
-        for stage_cfg in recipe.stages:
-            if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
-                console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
-                continue
-            left = None if max_minutes is None else max_minutes - (time.monotonic() - started) / 60
-            if left is not None and left <= 0:
-                return None
-            if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, left, console, ctx, log)):
-                return None
-            start = previous
-            if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
-                previous = out_dir / stage_cfg.stage.value
-            blend = stage_cfg.adversarial.blend if stage_cfg.adversarial is not None else 1.0
-            if blend < 1.0:
-                assert start is not None and previous is not None  # RecipeConfig: a start to blend with
-                previous = _blend_output(start, previous, blend, console, ctx)
-    finally:
-        log.close()
+    for stage_cfg in recipe.stages:
+        if sd_vae is not None and stage_cfg.stage is Stage.AUTOENCODER:
+            console.print("autoencoder: skipped (the HR encoder comes from --sd-vae)")
+            continue
+        if reason := stop.poll(ctx):  # a request made between stages, or the time already spent
+            console.print(f"stopped before the {stage_cfg.stage.value} stage ({reason}); rerun with --resume")
+            return _stopped(reason)
+        if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, stop, console, ctx, log)):
+            return _stopped(stop.poll(ctx))
+        start = previous
+        if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
+            previous = out_dir / stage_cfg.stage.value
+        blend = stage_cfg.adversarial.blend if stage_cfg.adversarial is not None else 1.0
+        if blend < 1.0:
+            assert start is not None and previous is not None  # RecipeConfig: a start to blend with
+            previous = _blend_output(start, previous, blend, console, ctx)
+    if (reason := stop.poll(ctx)) not in (None, TIME_LIMIT):  # during the last step, save or validation
+        console.print(f"stopped after the last stage ({reason}); every checkpoint is complete")
+        return _stopped(reason)
     return previous
+
+
+def _stopped(reason: str | None) -> None:
+    """The end of a stopped run: None for the time limit, :class:`TrainingInterrupted` for a signal."""
+    if reason is not None and reason != TIME_LIMIT:
+        raise TrainingInterrupted(reason)
+    return None
