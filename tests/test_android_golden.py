@@ -407,6 +407,47 @@ def test_bundle_and_manifest_golden(tmp_path: Path) -> None:
     )
 
 
+MANIFEST_KINDS = {
+    # name: (what manifest.json is, where a link points: "outside" or "inside" the bundle)
+    "link_outside": ("link", "outside"),
+    "link_inside": ("link", "inside"),
+    "fifo": ("fifo", None),
+    "folder": ("folder", None),
+}
+
+
+def make_manifest_kind(folder: Path, kind: str, link_to: str | None) -> None:
+    """Turn ``folder``'s manifest.json into ``kind``; a link points at the real manifest, moved
+    outside the bundle or to ``.manifest.json`` inside it (so reading through the link would succeed)."""
+    manifest = folder / MANIFEST_NAME
+    if kind == "link":
+        real = folder.parent / "elsewhere.json" if link_to == "outside" else folder / ".manifest.json"
+        manifest.rename(real)
+        manifest.symlink_to(real)
+        return
+    manifest.unlink()
+    if kind == "fifo":
+        os.mkfifo(manifest)  # reading it would block until a writer comes
+    else:
+        manifest.mkdir()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs links and FIFOs (POSIX)")
+def test_manifest_file_kinds_golden(tmp_path: Path) -> None:
+    """Issue 26 item 6: manifest.json must be a regular file; a link (to anywhere), a FIFO or a folder
+    is refused before it is read. Links and FIFOs cannot live in git, so the golden lists the cases
+    and the reasons; the Kotlin test builds each one in a temporary folder and must give the reason."""
+    cases = []
+    for name, (kind, link_to) in MANIFEST_KINDS.items():
+        folder = tmp_path / name / "bundle"
+        shutil.copytree(BUNDLE, folder)
+        make_manifest_kind(folder, kind, link_to)
+        reason = _reason(folder, read_manifest)
+        assert "a bundle is made of regular files" in reason, f"{name}: {reason}"
+        cases.append({"name": name, "manifest": kind, "link_to": link_to, "reason": reason})
+    check_golden("manifest_kinds.json", {"cases": cases})
+
+
 def legacy_1_0(manifest: dict[str, Any]) -> dict[str, Any]:
     """The same manifest as schema 1.0 wrote it: no per-graph ``qnn_sdk_version``."""
     graphs = [{k: v for k, v in g.items() if k != "qnn_sdk_version"} for g in manifest["graphs"]]

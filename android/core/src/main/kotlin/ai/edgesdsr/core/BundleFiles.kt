@@ -2,6 +2,8 @@ package ai.edgesdsr.core
 
 import java.io.File
 import java.io.InputStream
+import java.nio.file.Files
+import java.nio.file.LinkOption
 import java.security.MessageDigest
 
 /**
@@ -18,6 +20,14 @@ interface BundleSource {
 
     /** Every file below the bundle root (relative paths), or null if the source cannot list. */
     fun list(): List<String>?
+
+    /**
+     * Why [path] is not a regular file ("a link", "not a regular file"), or null when it is one or
+     * is missing. A bundle is made of regular files: a link (to anywhere) or a FIFO (whose read
+     * would block) is refused before it is read. Sources that hold only regular files (the APK's
+     * assets) keep this default.
+     */
+    fun irregular(path: String): String? = null
 }
 
 /** A bundle in a plain directory. */
@@ -28,6 +38,16 @@ class DirectoryBundle(private val root: File) : BundleSource {
 
     override fun list(): List<String>? =
         root.takeIf { it.isDirectory }?.walkTopDown()?.filter { it.isFile }?.map { it.relativeTo(root).invariantSeparatorsPath }?.toList()
+
+    override fun irregular(path: String): String? {
+        val file = File(root, path).toPath()
+        return when {
+            Files.isSymbolicLink(file) -> "a link"
+            Files.exists(file, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) ->
+                "not a regular file"
+            else -> null
+        }
+    }
 
     /** The file of [path] inside the bundle (for runtimes that need a file path). */
     fun file(path: String): File = File(root, path)
@@ -103,8 +123,13 @@ object BundleVerifier {
         )
     }
 
-    private fun readManifestBytes(source: BundleSource): ByteArray =
-        source.open(MANIFEST_NAME)?.use { it.readBytes() } ?: throw EnhanceError.BundleMissing(source.location)
+    /** The manifest's bytes; one that is not a regular file is refused first (as `read_manifest` does). */
+    private fun readManifestBytes(source: BundleSource): ByteArray {
+        source.irregular(MANIFEST_NAME)?.let { kind ->
+            throw EnhanceError.ManifestInvalid("$MANIFEST_NAME is $kind; a bundle is made of regular files")
+        }
+        return source.open(MANIFEST_NAME)?.use { it.readBytes() } ?: throw EnhanceError.BundleMissing(source.location)
+    }
 
     /** Refuses files beside the listed ones (when [source] can list). */
     private fun checkUnlisted(source: BundleSource, manifest: BundleManifest) {
