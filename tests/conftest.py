@@ -1,12 +1,18 @@
 """Shared pytest fixtures."""
 
 import random
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import FakeHub, write_aihub_ini
+
+from toolchain.deploy.aihub import CONFIG_ENV
+
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 @pytest.fixture
@@ -38,3 +44,60 @@ def _isolated_rng() -> Iterator[None]:
         torch.random.set_rng_state(torch_state)
         if cuda_states is not None:
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+@pytest.fixture
+def aihub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty HOME, no QAIHUB_CLIENT_INI, no proxies: nothing from the real user's setup leaks in."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return home
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A listening TCP socket on 127.0.0.1 (connects succeed from the backlog; nothing is served)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def fake_hub(aihub_home: Path, listener: int, monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeHub]:
+    """qai_hub with its REST layer faked and any real HTTP request turned into a test failure.
+
+    A configured client.ini points at a local listener (so the reachability check passes); call
+    the fixture (``fake_hub(fail="compile", reason=...)``) to install a :class:`FakeHub`.
+    """
+    qai_hub = pytest.importorskip("qai_hub")
+    import requests
+
+    def no_http(*args, **kwargs):
+        raise AssertionError("a test tried a real HTTP request")
+
+    monkeypatch.setattr(requests.Session, "send", no_http)
+    write_aihub_ini(aihub_home / ".qai_hub" / "client.ini", f"http://127.0.0.1:{listener}")
+
+    def install(**kwargs) -> FakeHub:
+        fake = FakeHub(qai_hub.public_api_pb2, **kwargs)
+        for name in (
+            "get_device_list",
+            "create_and_upload_model",
+            "create_compile_job",
+            "create_inference_job",
+            "get_job",
+            "get_job_results",
+        ):
+            monkeypatch.setattr(qai_hub.public_rest_api, name, getattr(fake, name))
+        return fake
+
+    return install

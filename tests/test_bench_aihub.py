@@ -1,103 +1,33 @@
 """`toolchain bench aihub`: a bundle's NPU graph profiled through a fake qai-hub REST layer (no network).
 
-The fake hub (``FakeHub`` of test_aihub.py) answers the ``qai_hub.public_rest_api`` calls; any real
-HTTP request fails the test.
+The fake hub (the ``fake_hub`` fixture of conftest.py) answers the ``qai_hub.public_rest_api``
+calls; any real HTTP request fails the test.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_aihub import PROXY_VARS, FakeHub
-from test_manifest import make_manifest, nearest_graph
+from helpers import tiny_npu_bundle, write_aihub_ini
 from typer.testing import CliRunner
 
 from toolchain.bench.results import ImageMethod, read_result
 from toolchain.cli.main import app
-from toolchain.deploy import aihub
-from toolchain.deploy.bundle import write_manifest
+from toolchain.deploy.targets import get_target
 from toolchain.tiling import TileSpec, plan_tiles
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty HOME, no QAIHUB_CLIENT_INI, no proxies."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    monkeypatch.delenv(aihub.CONFIG_ENV, raising=False)
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    return path
-
-
-def write_ini(home: Path, port: int) -> None:
-    ini = home / ".qai_hub" / "client.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text(
-        f"[api]\napi_token = t\napi_url = http://127.0.0.1:{port}\nweb_url = https://workbench.example\n"
-    )
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def hub(home: Path, listener: int, monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeHub]:
-    qai_hub = pytest.importorskip("qai_hub")
-    import requests
-
-    def no_http(*args, **kwargs):
-        raise AssertionError("a test tried a real HTTP request")
-
-    monkeypatch.setattr(requests.Session, "send", no_http)
-    write_ini(home, listener)
-
-    def install(**kwargs) -> FakeHub:
-        fake = FakeHub(qai_hub.public_api_pb2, **kwargs)
-        for name in (
-            "get_device_list",
-            "create_and_upload_model",
-            "create_compile_job",
-            "create_inference_job",
-            "get_job",
-            "get_job_results",
-        ):
-            monkeypatch.setattr(qai_hub.public_rest_api, name, getattr(fake, name))
-        return fake
-
-    return install
+pytestmark = pytest.mark.usefixtures("aihub_home")
 
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     """An s24-dsp-like bundle: an NPU-role graph and the ONNX graph it was compiled from."""
-    path = tmp_path / "bundle"
-    nearest_graph(path / "graphs/npu_ctx.onnx", 16)
-    nearest_graph(path / "graphs/tile.qdq.onnx", 16)
-    manifest = make_manifest(
-        path,
-        [
-            ("graphs/npu_ctx.onnx", "qnn_epcontext", "onnxruntime-qnn", "npu"),
-            ("graphs/tile.qdq.onnx", "onnx", "onnxruntime-cpu", "host-reference"),
-        ],
+    return tiny_npu_bundle(
+        tmp_path / "bundle", "graphs/npu_ctx.onnx", "graphs/tile.qdq.onnx", "host-reference"
     )
-    write_manifest(path, dataclasses.replace(manifest, target="s24-dsp"))
-    return path
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -105,14 +35,14 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_profile_becomes_a_result_with_a_computed_image(hub, bundle: Path, tmp_path: Path) -> None:
-    fake = hub()
+def test_profile_becomes_a_result_with_a_computed_image(fake_hub, bundle: Path, tmp_path: Path) -> None:
+    fake = fake_hub()
     out = tmp_path / "aihub.json"
     code, output = run("--bundle", str(bundle), "-o", str(out))
     assert code == 0, output
     result = read_result(out)
     (npu,) = result.runs
-    assert result.source.value == "aihub" and result.device.name == aihub.AIHUB_DEVICE
+    assert result.source.value == "aihub" and result.device.name == get_target("s24-dsp").aihub_device
     assert npu.ran_on.value == "npu" and npu.graph == "graphs/tile.qdq.onnx"
     assert npu.tile.runs_ms == (38.0,)  # 38000 microseconds in the fake profile
     tiles = plan_tiles(512, 512, TileSpec(tile=16, overlap=4)).num_tiles
@@ -132,12 +62,12 @@ def test_not_configured_is_one_line(bundle: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "a.json").exists()
 
 
-def test_unreachable_is_one_line(home: Path, bundle: Path, tmp_path: Path) -> None:
+def test_unreachable_is_one_line(aihub_home: Path, bundle: Path, tmp_path: Path) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    write_ini(home, port)
+    write_aihub_ini(aihub_home / ".qai_hub" / "client.ini", f"http://127.0.0.1:{port}")
     code, output = run("--bundle", str(bundle), "-o", str(tmp_path / "a.json"))
     assert code == 1 and "error: cannot reach Qualcomm AI Hub at 127.0.0.1:" in output
 
@@ -149,3 +79,18 @@ def test_bad_graph_and_runtime(bundle: Path) -> None:
     )
     code, output = run("--bundle", str(bundle), "--runtime", "qnn_dlc")
     assert code == 1 and "unknown AI Hub runtime 'qnn_dlc'" in output
+
+
+def test_the_default_device_is_the_phone_of_the_bundles_target(fake_hub, tmp_path: Path) -> None:
+    """Issue 27 item 7: an s25-dsp bundle is profiled on AI Hub's S25, not on a literal S24."""
+    fake = fake_hub()
+    s25 = tiny_npu_bundle(
+        tmp_path / "s25", "graphs/npu_ctx.onnx", "graphs/tile.qdq.onnx", "host-reference", "s25-dsp"
+    )
+    out = tmp_path / "aihub.json"
+    code, output = run("--bundle", str(s25), "-o", str(out))
+    assert code == 0, output
+    expected = get_target("s25-dsp").aihub_device
+    assert expected == "Samsung Galaxy S25 (Family)"
+    assert [d.name for d in fake.compile_pb.devices.devices] == [expected]
+    assert read_result(out).device.name == expected

@@ -406,6 +406,20 @@ def test_export_via_aihub_without_an_onnx_graph_fails_before_any_work(
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_export_to_an_existing_file_names_it_as_not_a_bundle_folder(
+    tmp_path: Path, tiny_ckpt: Path, force: bool
+) -> None:
+    """Issue 26 item 11: `-o <existing file>` said "pass --force", and with --force "not a folder"."""
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    result = invoke("export", "--target", "cpu", "-c", tiny_ckpt, "-o", existing, *(["--force"] * force))
+    assert_one_line_error(
+        result, f"--out {existing} is a file, not a bundle folder", "pass the path of a folder"
+    )
+    assert "--force" not in result.output and existing.read_text() == "keep me"
+
+
 def test_errors_are_caught_at_the_root_for_any_command() -> None:
     """A command needs no decorator: the root group turns a ToolchainError into one line."""
     import typer

@@ -228,9 +228,11 @@ def test_via_aihub_is_an_export_route_recorded_in_the_report(
 
     calls: list[tuple[str, bool, str, dict]] = []
 
-    def fake_profile(model_path: Path, runtime: str, input_spec: dict, progress=None) -> aihub.AihubProfile:
+    def fake_profile(
+        model_path: Path, runtime: str, input_spec: dict, device_name: str, progress=None
+    ) -> aihub.AihubProfile:
         calls.append((model_path.name, model_path.is_file(), runtime, input_spec))
-        return aihub.AihubProfile(aihub.AIHUB_DEVICE, runtime, "jc123", "jp456", 2.5, {"NPU": 7, "CPU": 1})
+        return aihub.AihubProfile(device_name, runtime, "jc123", "jp456", 2.5, {"NPU": 7, "CPU": 1})
 
     monkeypatch.setattr(aihub, "check_aihub_ready", lambda: None)
     monkeypatch.setattr(aihub, "profile_on_aihub", fake_profile)
@@ -246,6 +248,18 @@ def test_via_aihub_is_an_export_route_recorded_in_the_report(
     assert "compile job jc123, profile job jp456" in report and "2.50 ms per tile" in report
     assert "NPU 7, CPU 1" in report
     assert "as 441 tiles" in result.output  # 512x512 in the tiny model's 32 px tiles, 8 px overlap
+
+
+def test_via_aihub_profiles_on_the_phone_of_the_target(tmp_path: Path, tiny_ckpt: Path, fake_hub) -> None:
+    """Issue 27 item 7: `--via aihub` on s25-dsp asks AI Hub for its S25, not for an S24."""
+    fake = fake_hub()
+    out = tmp_path / "s25"
+    args = ("--target", "s25-dsp", "--graphs", "qnn", "--skip-verify", "--via", "aihub")
+    result = invoke("export", *args, "-c", tiny_ckpt, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert [d.name for d in fake.compile_pb.devices.devices] == ["Samsung Galaxy S25 (Family)"]
+    assert fake.uploads == [(Path(verify_bundle(out).graphs[0].file).name, fake.pb.MODEL_TYPE_ONNX)]
+    assert "Qualcomm AI Hub (Samsung Galaxy S25 (Family), onnx runtime)" in (out / "report.md").read_text()
 
 
 def test_tampered_bundle_is_refused(tmp_path: Path, cpu_bundle: Path) -> None:

@@ -34,10 +34,10 @@ from toolchain.bench.results import (
     computed_image,
     new_run_id,
 )
-from toolchain.deploy.aihub import AIHUB_DEVICE, RUNTIMES, AihubProfile, profile_on_aihub
+from toolchain.deploy.aihub import RUNTIMES, AihubProfile, profile_on_aihub
 from toolchain.deploy.bundle import verify_bundle
 from toolchain.deploy.manifest import GraphFile, GraphRole, Manifest
-from toolchain.deploy.targets import Artifact
+from toolchain.deploy.targets import TARGETS, Artifact
 from toolchain.errors import ToolchainError
 from toolchain.provenance import utc_now
 
@@ -135,21 +135,38 @@ def aihub_result(
     )
 
 
+def aihub_device_for(manifest: Manifest, where: str) -> str:
+    """The AI Hub phone of the bundle's target (:attr:`Target.aihub_device`)."""
+    target = TARGETS.get(manifest.target)
+    if target is None:
+        raise ToolchainError(
+            f"{where} is for target '{manifest.target}', which has no known AI Hub phone; "
+            "pass --device with an AI Hub device name"
+        )
+    return target.aihub_device
+
+
 def bench_aihub(
     bundle_dir: Path,
-    device: str = AIHUB_DEVICE,
+    device: str | None = None,
     runtime: str = DEFAULT_RUNTIME,
     graph_file: str | None = None,
     say: Callable[[str], None] | None = None,
 ) -> BenchResult:
-    """Verify ``bundle_dir``, profile its NPU source graph on AI Hub ``device``, return the result."""
+    """Verify ``bundle_dir``, profile its NPU source graph on AI Hub ``device`` (default: the phone
+    of the bundle's target), return the result."""
     if runtime not in RUNTIMES:
         raise ToolchainError(f"unknown AI Hub runtime '{runtime}'; use one of {', '.join(RUNTIMES)}")
     bundle_dir = Path(bundle_dir)
     manifest = verify_bundle(bundle_dir)
-    graph = npu_source_graph(manifest, f"bundle {bundle_dir}", graph_file)
+    where = f"bundle {bundle_dir}"
+    graph = npu_source_graph(manifest, where, graph_file)
     tensor = graph.inputs[0]
     profile = profile_on_aihub(
-        bundle_dir / graph.file, runtime, {tensor.name: (tensor.shape, tensor.dtype)}, device, say
+        bundle_dir / graph.file,
+        runtime,
+        {tensor.name: (tensor.shape, tensor.dtype)},
+        device or aihub_device_for(manifest, where),
+        say,
     )
     return aihub_result(bundle_dir, manifest, graph, profile)

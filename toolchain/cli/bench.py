@@ -216,7 +216,9 @@ def device(
 @app.command("aihub")
 def aihub(
     bundle: BundleOption = DEFAULT_BUNDLE,
-    device: Annotated[str, typer.Option(help="AI Hub device name.")] = "Samsung Galaxy S24 (Family)",
+    device: Annotated[
+        str | None, typer.Option(help="AI Hub device name (default: the phone of the bundle's target).")
+    ] = None,
     runtime: Annotated[
         str, typer.Option(help="AI Hub --target_runtime: precompiled_qnn_onnx (NPU), onnx or tflite.")
     ] = "precompiled_qnn_onnx",

@@ -21,9 +21,16 @@ from toolchain.cli.common import (
     print_warning,
     progress_bar,
 )
-from toolchain.deploy.export import DEFAULT_CALIBRATION, GraphSet, Via
-from toolchain.deploy.targets import TARGETS, default_bundle_dir, model_id
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.deploy.export import (
+    DEFAULT_CALIBRATION,
+    ExportOptions,
+    ExportResult,
+    GraphSet,
+    Via,
+    export_model,
+)
+from toolchain.deploy.targets import TARGETS
+from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT
 
 
 def targets(as_json: JsonOption = False) -> None:
@@ -133,7 +140,7 @@ def export(
         Via,
         typer.Option(
             help="local: offline compile only; aihub: also compile the ONNX graph on Qualcomm AI Hub and "
-            "profile it on a Galaxy S24 (job ids and latency go into report.md)."
+            "profile it on the target's phone there (job ids and latency go into report.md)."
         ),
     ] = Via.LOCAL,
     as_json: JsonOption = False,
@@ -142,9 +149,6 @@ def export(
 
     Example: toolchain export --target s24-dsp   (Galaxy S24 NPU, A16W8, default checkpoint)
     """
-    from toolchain.deploy.export import ExportOptions, check_aihub_route, export_bundle
-    from toolchain.model.config import load_preset
-
     prec = target.precisions[0] if precision is None else precision
     target.check_precision(prec)
     check_range("--calibration-tiles", calibration_tiles, 1)
@@ -160,23 +164,17 @@ def export(
         graphs=graphs,
         via=via,
     )
-    if via is Via.AIHUB:
-        from toolchain.deploy.aihub import check_aihub_ready
-
-        check_aihub_route(opts)
-        check_aihub_ready()
-    if preset is not None:
-        model = EdgeSDSR(load_preset(preset))
-        name = f"{preset}-random-init"
-    else:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        name = model.config.name
-    out = out or default_bundle_dir(name, target.name, prec.value)
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
-        result = export_bundle(
-            model, model_id(name), opts, out, force, lambda s: progress.update(task, description=s)
+        result = export_model(
+            opts, checkpoint, preset, out, force, lambda s: progress.update(task, description=s)
         )
+    _print_export(result, as_json)
+
+
+def _print_export(result: ExportResult, as_json: bool) -> None:
+    """Graphs and bundle on stdout (or the JSON document), warnings and the target's note on stderr,
+    and the AI Hub comparison when there was a profile."""
     size_bytes = sum(f.size_bytes for f in result.manifest.files)
     if as_json:
         print_json(
@@ -196,8 +194,8 @@ def export(
             )
     for warning in result.warnings:
         print_warning(warning)
-    if target.note:
-        err_console.print(f"note: {target.note}", highlight=False)
+    if result.manifest.note:
+        err_console.print(f"note: {result.manifest.note}", highlight=False)
     if as_json:
         return
     out_console.print(f"bundle: {result.bundle_dir} ({size_bytes / 1e6:.1f} MB)", highlight=False)

@@ -27,7 +27,6 @@ from typing import Any
 
 from toolchain.errors import ToolchainError
 
-AIHUB_DEVICE = "Samsung Galaxy S24 (Family)"  # Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75
 RUNTIMES = ("tflite", "onnx", "precompiled_qnn_onnx")  # AI Hub --target_runtime values we use
 
 # What the qai-hub client uses when client.ini names no api_url / web_url.
@@ -348,10 +347,13 @@ def profile_on_aihub(
     model_path: Path,
     runtime: str,
     input_spec: dict[str, tuple[tuple[int, ...], str]],
-    device_name: str = AIHUB_DEVICE,
+    device_name: str,
     progress: Callable[[str], None] | None = None,
 ) -> AihubProfile:
     """Compile ``model_path`` for ``runtime`` on AI Hub, profile it on ``device_name``, return the numbers.
+
+    ``device_name`` is AI Hub's name of the phone, e.g. a target's
+    :attr:`~toolchain.deploy.targets.Target.aihub_device`.
 
     ``model_path``: an .onnx / .pt2 file, or a folder holding one .onnx (+ .data), compiled with
     ``--target_runtime RUNTIME``; a .tflite is profiled as is (AI Hub cannot compile it).

@@ -106,19 +106,25 @@ def build_bundle_atomically(final_dir: Path, force: bool = False) -> Iterator[Pa
     """
 
     def check(path: Path) -> None:
-        _check_replaceable(path, force)
+        check_bundle_out(path, force)
 
     with atomic_dir(final_dir, "; choose another --out", check) as tmp:
         yield tmp
 
 
-def _check_replaceable(final_dir: Path, force: bool) -> None:
+def check_bundle_out(final_dir: Path, force: bool) -> None:
+    """Refuse a ``--out`` that cannot become a bundle folder: any existing path without ``force``,
+    and even with it a file, a link or a folder that is neither empty nor a bundle."""
+    final_dir = Path(final_dir)
     if not (final_dir.exists() or final_dir.is_symlink()):
         return
+    if final_dir.is_symlink() or not final_dir.is_dir():
+        kind = "a link" if final_dir.is_symlink() else "a file"
+        raise ToolchainError(
+            f"--out {final_dir} is {kind}, not a bundle folder; pass the path of a folder as --out"
+        )
     if not force:
         raise ToolchainError(f"{final_dir} exists; pass --force to overwrite or choose another --out")
-    if final_dir.is_symlink() or not final_dir.is_dir():
-        raise ToolchainError(f"{final_dir} exists and is not a folder; remove it or choose another --out")
     if not (final_dir / MANIFEST_NAME).is_file() and any(final_dir.iterdir()):
         raise ToolchainError(
             f"{final_dir} is a non-empty folder without {MANIFEST_NAME} (not a bundle); "

@@ -9,9 +9,13 @@ The pipeline is a fixed sequence of numbered stages:
    not fully offloaded unless ``allow_partial``;
 5. the accuracy gate: the exact SM8650 context binary runs in the x86 HTP emulator and its
    PSNR-Y against the float torch model must reach ``min_psnr_db``; fallbacks run on host LiteRT;
-6. with ``via=Via.AIHUB``: the bundle's ONNX graph compiled and profiled on a Galaxy S24 through
+6. with ``via=Via.AIHUB``: the bundle's ONNX graph compiled and profiled on the target's phone through
    Qualcomm AI Hub (:mod:`toolchain.deploy.aihub`); job ids and figures go into report.md;
-7. manifest.json + report.md, written into a temporary folder renamed into place at the end.
+7. manifest.json + report.md (:mod:`toolchain.deploy.report`), written into a temporary folder
+   renamed into place at the end.
+
+:func:`export_model` is ``toolchain export``: the checks that need no model, the model, then
+:func:`export_bundle`.
 """
 
 from __future__ import annotations
@@ -24,14 +28,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from toolchain import __version__
 from toolchain.cpu_graph import export_cpu_onnx
-from toolchain.deploy.bundle import build_bundle_atomically, file_entry, write_manifest
+from toolchain.deploy import aihub
+from toolchain.deploy.aihub import AihubProfile
+from toolchain.deploy.bundle import build_bundle_atomically, check_bundle_out, file_entry, write_manifest
 from toolchain.deploy.graph import INPUT_NAME, OUTPUT_NAME, TileGraph, example_input, io_specs
 from toolchain.deploy.manifest import (
     REPORT_NAME,
@@ -46,16 +51,15 @@ from toolchain.deploy.manifest import (
     example_plan,
 )
 from toolchain.deploy.qnn_pairing import check_loads_on_app, parse_qnn_version
-from toolchain.deploy.targets import Artifact, Precision, Target
+from toolchain.deploy.report import render_report
+from toolchain.deploy.targets import Artifact, Precision, Target, default_bundle_dir, model_id
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, collect_inputs, load_image
 from toolchain.metrics.fidelity import psnr_y
+from toolchain.model.config import ModelConfig, load_preset
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec
-
-if TYPE_CHECKING:
-    from toolchain.deploy.aihub import AihubProfile
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "models" / "samples"
 Step = Callable[[str], None]
@@ -433,102 +437,152 @@ def _export_float_graphs(b: _Build, graph: TileGraph, example: torch.Tensor, for
         export_tflite(graph, example, b.float_graphs["tflite"])
 
 
-def export_bundle(
-    model: EdgeSDSR, model_id: str, opts: ExportOptions, out_dir: Path, force: bool, step: Step
-) -> ExportResult:
-    """Build ``out_dir`` for ``opts.target``; nothing is left behind if any stage fails."""
-    target, precision = opts.target, opts.precision
-    target.check_precision(precision)
-    if opts.via is Via.AIHUB:
-        check_aihub_route(opts)
-    artifacts = _selected_artifacts(opts)
-    cfg = model.config
-    if cfg.scale != 4:
-        raise ToolchainError(f"'{cfg.name}' is a x{cfg.scale} distillation teacher; export a x4 checkpoint")
-    seconds: dict[str, float] = {}
-    model = model.eval()
+class _Stopwatch:
+    """Times the export's stages: ``done = stopwatch(label)`` reports ``label`` to ``step``; ``done()``
+    records its seconds (report.md lists them)."""
 
-    def timed(label: str) -> Callable[[], None]:
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, label: str) -> Callable[[], None]:
         start = time.perf_counter()
-        step(label)
-        return lambda: seconds.__setitem__(label, round(time.perf_counter() - start, 2))
+        self.step(label)
+        return lambda: self.seconds.__setitem__(label, round(time.perf_counter() - start, 2))
 
-    done = timed("calibration tiles")
-    calib = cut_tiles(opts.calibration_dir, cfg.lr_tile, opts.calibration_tiles, seed=0)
-    check = cut_tiles(opts.calibration_dir, cfg.lr_tile, max(1, opts.verify_tiles), seed=1)
-    graph = TileGraph(model)
+
+Accuracy = Callable[[Callable[[np.ndarray], np.ndarray]], float | None]
+"""A graph's runner (NHWC tile -> tile) -> its worst PSNR-Y vs float torch on the verification tiles."""
+
+
+def _calibration(graph: TileGraph, lr_tile: int, opts: ExportOptions) -> tuple[list[np.ndarray], Accuracy]:
+    """The calibration tiles, and the accuracy check every route runs (None with ``skip_verify``)."""
+    calibration = cut_tiles(opts.calibration_dir, lr_tile, opts.calibration_tiles, seed=0)
+    check = cut_tiles(opts.calibration_dir, lr_tile, max(1, opts.verify_tiles), seed=1)
     with torch.inference_mode():
         reference = [graph(torch.from_numpy(t)).numpy() for t in check]
-    done()
 
     def accuracy(run: Callable[[np.ndarray], np.ndarray]) -> float | None:
         if opts.skip_verify:
             return None
         return min(_psnr(run(t), ref) for t, ref in zip(check, reference, strict=True))
 
+    return calibration, accuracy
+
+
+def _host_warnings(graphs: list[GraphFile], min_psnr_db: float) -> list[str]:
+    """Graphs below the threshold on the host; only the exact QNN context binary is gated."""
+    return [
+        f"{g.file} measures {g.accuracy_psnr_y_db:.2f} dB PSNR-Y on the host, "
+        f"below {min_psnr_db:g} dB "
+        "(only the exact QNN context binary is gated)"
+        for g in graphs
+        if g.accuracy_psnr_y_db is not None
+        and g.accuracy_psnr_y_db < min_psnr_db
+        and g.artifact is not Artifact.QNN_EPCONTEXT
+    ]
+
+
+def _manifest(model_id: str, config: ModelConfig, opts: ExportOptions, build: _Build) -> Manifest:
+    target = opts.target
+    spec = TileSpec.for_model(config)
+    qnn_version = _newest_qnn(build.graphs)
+    return Manifest(
+        schema_version=SCHEMA_VERSION,
+        model_id=model_id,
+        preset=config.name,
+        scale=config.scale,
+        target=target.name,
+        soc=target.soc,
+        htp_arch=target.htp_arch,
+        npu_soc_models=target.npu_soc_models,
+        note=target.note,
+        tile_spec=spec.to_json_dict(),
+        example_plan_512=example_plan(spec),
+        graphs=tuple(build.graphs),
+        files=build.files(),
+        verify_skipped=opts.skip_verify,
+        accuracy_threshold_db=opts.min_psnr_db,
+        toolchain=Toolchain(__version__, git_commit()),
+        compiler=Compiler(
+            qnn_sdk_version=qnn_version,
+            litert_version=_version("ai-edge-litert"),
+            onnxruntime_version=_version("onnxruntime"),
+            min_runtime_note=(
+                "each NPU graph needs a QNN runtime >= its graphs[].qnn_sdk_version (the QNN that "
+                f"built it; the newest here: {qnn_version}) and LiteRT >= the version above"
+                if qnn_version
+                else "LiteRT >= the version above"
+            ),
+        ),
+        created_utc=utc_now(),
+    )
+
+
+def export_bundle(
+    model: EdgeSDSR, model_id: str, opts: ExportOptions, out_dir: Path, force: bool, step: Step
+) -> ExportResult:
+    """Build ``out_dir`` for ``opts.target``; nothing is left behind if any stage fails."""
+    opts.target.check_precision(opts.precision)
+    if opts.via is Via.AIHUB:
+        check_aihub_route(opts)
+    artifacts = _selected_artifacts(opts)
+    cfg = model.config
+    if cfg.scale != 4:
+        raise ToolchainError(f"'{cfg.name}' is a x{cfg.scale} distillation teacher; export a x4 checkpoint")
+    model = model.eval()
+    timed = _Stopwatch(step)
+    done = timed("calibration tiles")
+    graph = TileGraph(model)
+    calibration, accuracy = _calibration(graph, cfg.lr_tile, opts)
+    done()
+
     with build_bundle_atomically(out_dir, force) as root, tempfile.TemporaryDirectory() as work_dir:
         (root / "graphs").mkdir()
-        build = _Build(model, model_id, opts, root, Path(work_dir), calib, accuracy, timed)
+        build = _Build(model, model_id, opts, root, Path(work_dir), calibration, accuracy, timed)
         done = timed("float graphs")
         _export_float_graphs(build, graph, example_input(model), {ROUTES[a].float_format for a in artifacts})
         done()
         for artifact, route in ROUTES.items():  # in ROUTES order, so the manifest lists graphs stably
             if artifact in artifacts:
                 route.build(build)
-
-        warnings = [
-            f"{g.file} measures {g.accuracy_psnr_y_db:.2f} dB PSNR-Y on the host, "
-            f"below {opts.min_psnr_db:g} dB "
-            "(only the exact QNN context binary is gated)"
-            for g in build.graphs
-            if g.accuracy_psnr_y_db is not None
-            and g.accuracy_psnr_y_db < opts.min_psnr_db
-            and g.artifact is not Artifact.QNN_EPCONTEXT
-        ]
-
-        aihub = None
+        profile = None
         if opts.via is Via.AIHUB:
             done = timed("compile and profile on Qualcomm AI Hub")
-            aihub = _profile_on_aihub(root, build.graphs, step)
+            profile = _profile_on_aihub(root, build.graphs, opts.target, step)
             done()
-
         done = timed("manifest and report")
-        spec = TileSpec.for_model(cfg)
-        qnn_version = _newest_qnn(build.graphs)
-        manifest = Manifest(
-            schema_version=SCHEMA_VERSION,
-            model_id=model_id,
-            preset=cfg.name,
-            scale=cfg.scale,
-            target=target.name,
-            soc=target.soc,
-            htp_arch=target.htp_arch,
-            npu_soc_models=target.npu_soc_models,
-            note=target.note,
-            tile_spec=spec.to_json_dict(),
-            example_plan_512=example_plan(spec),
-            graphs=tuple(build.graphs),
-            files=build.files(),
-            verify_skipped=opts.skip_verify,
-            accuracy_threshold_db=opts.min_psnr_db,
-            toolchain=Toolchain(__version__, git_commit()),
-            compiler=Compiler(
-                qnn_sdk_version=qnn_version,
-                litert_version=_version("ai-edge-litert"),
-                onnxruntime_version=_version("onnxruntime"),
-                min_runtime_note=(
-                    "each NPU graph needs a QNN runtime >= its graphs[].qnn_sdk_version (the QNN that "
-                    f"built it; the newest here: {qnn_version}) and LiteRT >= the version above"
-                    if qnn_version
-                    else "LiteRT >= the version above"
-                ),
-            ),
-            created_utc=utc_now(),
-        )
+        manifest = _manifest(model_id, cfg, opts, build)
         write_manifest(root, manifest)
-        (root / REPORT_NAME).write_text(render_report(manifest, seconds, aihub), encoding="utf-8")
+        (root / REPORT_NAME).write_text(render_report(manifest, timed.seconds, profile), encoding="utf-8")
         done()
-    return ExportResult(out_dir, manifest, seconds, warnings, aihub)
+    warnings = _host_warnings(build.graphs, opts.min_psnr_db)
+    return ExportResult(out_dir, manifest, timed.seconds, warnings, profile)
+
+
+def export_model(
+    opts: ExportOptions, checkpoint: Path, preset: str | None, out: Path | None, force: bool, step: Step
+) -> ExportResult:
+    """``toolchain export``: ``checkpoint`` (or, with ``preset``, that preset randomly initialised)
+    as a bundle in ``out`` (default ``exports/<model>-<target>-<precision>``).
+
+    What can be refused without the model is refused before it loads: the precision, a ``--via
+    aihub`` route without a graph for AI Hub or without AI Hub access, an ``out`` that cannot
+    become the bundle folder.
+    """
+    opts.target.check_precision(opts.precision)
+    if opts.via is Via.AIHUB:
+        check_aihub_route(opts)
+        aihub.check_aihub_ready()
+    if out is not None:
+        check_bundle_out(out, force)
+    if preset is not None:
+        model, name = EdgeSDSR(load_preset(preset)), f"{preset}-random-init"
+    else:
+        model = EdgeSDSR.from_pretrained(checkpoint)
+        name = model.config.name
+    out = out or default_bundle_dir(name, opts.target.name, opts.precision.value)
+    return export_bundle(model, model_id(name), opts, out, force, step)
 
 
 def _newest_qnn(graphs: list[GraphFile]) -> str | None:
@@ -537,61 +591,11 @@ def _newest_qnn(graphs: list[GraphFile]) -> str | None:
     return max(versions, key=parse_qnn_version) if versions else None
 
 
-def _profile_on_aihub(root: Path, graphs: list[GraphFile], step: Step) -> AihubProfile:
-    """Compile the bundle's ONNX graph on AI Hub and profile it on a Galaxy S24 (see check_aihub_route)."""
-    from toolchain.deploy.aihub import profile_on_aihub
-
+def _profile_on_aihub(root: Path, graphs: list[GraphFile], target: Target, step: Step) -> AihubProfile:
+    """Compile the bundle's ONNX graph on AI Hub and profile it on the target's phone (see
+    check_aihub_route)."""
     graph = next(g for g in graphs if g.artifact is Artifact.ONNX and g.role is not GraphRole.FALLBACK)
     tensor = graph.inputs[0]
-    return profile_on_aihub(
-        root / graph.file, "onnx", {tensor.name: (tensor.shape, tensor.dtype)}, progress=step
+    return aihub.profile_on_aihub(
+        root / graph.file, "onnx", {tensor.name: (tensor.shape, tensor.dtype)}, target.aihub_device, step
     )
-
-
-def render_report(manifest: Manifest, seconds: dict[str, float], aihub: AihubProfile | None = None) -> str:
-    """A short human-readable summary of the bundle (report.md)."""
-    lines = [
-        f"# {manifest.model_id} for {manifest.target}",
-        "",
-        f"- SoC: {manifest.soc}",
-        f"- tile: {manifest.tile_spec['tile']} px LR, overlap {manifest.tile_spec['overlap']}, "
-        f"x{manifest.scale}; a 512x512 image is {len(manifest.example_plan_512['tiles'])} tiles",
-        f"- accuracy gate: {manifest.accuracy_threshold_db:g} dB PSNR-Y vs float"
-        + (" (SKIPPED: --skip-verify)" if manifest.verify_skipped else ""),
-        f"- compiled with QNN {manifest.compiler.qnn_sdk_version}, "
-        f"LiteRT {manifest.compiler.litert_version}, ONNX Runtime {manifest.compiler.onnxruntime_version}; "
-        f"{manifest.compiler.min_runtime_note}",
-    ]
-    if manifest.note:
-        lines.append(f"- note: {manifest.note}")
-    lines += [
-        "",
-        "| graph | runtime | precision | role | size | PSNR-Y vs float | QNN |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    sizes = {f.file: f.size_bytes for f in manifest.files}
-    for g in manifest.graphs:
-        acc = f"{g.accuracy_psnr_y_db:.2f} dB" if g.accuracy_psnr_y_db is not None else "not verified"
-        size = g.size_bytes + (sizes[g.context_binary] if g.context_binary else 0)  # + its context binary
-        lines.append(
-            f"| {g.file} | {g.runtime.value} | {g.precision.value} | {g.role.value} | "
-            f"{size / 1e6:.2f} MB | {acc} | {g.qnn_sdk_version or '-'} |"
-        )
-    lines += ["", "Accuracy methods:"]
-    lines += [f"- {g.file}: {g.accuracy_method}" for g in manifest.graphs if g.accuracy_method]
-    if aihub is not None:
-        units = ", ".join(f"{unit} {count}" for unit, count in aihub.compute_units.items())
-        memory = (
-            f"{aihub.peak_memory_bytes / 2**20:.1f} MiB" if aihub.peak_memory_bytes is not None else "n/a"
-        )
-        lines += [
-            "",
-            f"Qualcomm AI Hub ({aihub.device}, {aihub.runtime} runtime):",
-            f"- compile job {aihub.compile_job_id}, profile job {aihub.profile_job_id} "
-            f"{aihub.profile_job_url}".rstrip(),
-            f"- {aihub.latency_ms_per_tile:.2f} ms per tile (AI Hub estimate); peak memory {memory}",
-            f"- layers per compute unit: {units}",
-        ]
-    lines += ["", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in seconds.items()]
-    return "\n".join(lines) + "\n"

@@ -16,6 +16,10 @@ class Precision(enum.StrEnum):
     FP32 = "fp32"
 
 
+AIHUB_S24 = "Samsung Galaxy S24 (Family)"  # on AI Hub: Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75
+AIHUB_S25 = "Samsung Galaxy S25 (Family)"  # on AI Hub: Snapdragon 8 Elite (SM8750), Hexagon HTP v79
+
+
 class Artifact(enum.StrEnum):
     """Kinds of graph a target ships."""
 
@@ -37,6 +41,7 @@ class Target:
     litert_soc: str | None = None  # ai_edge_litert SocModel member name
     note: str = ""
     on_phone: bool = True  # False for the host: its LiteRT graph is a reference, not the app's fallback
+    aihub_device: str = AIHUB_S24  # the Qualcomm AI Hub phone `--via aihub` and `bench aihub` profile on
 
     @property
     def is_npu(self) -> bool:
@@ -65,6 +70,7 @@ TARGETS: dict[str, Target] = {
             qnn_soc_model="57",
             htp_arch="75",
             litert_soc="SM8650",
+            aihub_device=AIHUB_S24,
         ),
         Target(
             name="s25-dsp",
@@ -75,6 +81,7 @@ TARGETS: dict[str, Target] = {
             qnn_soc_model="69",
             htp_arch="79",
             litert_soc="SM8750",
+            aihub_device=AIHUB_S25,
         ),
         Target(
             name="s24-exynos",
@@ -87,6 +94,7 @@ TARGETS: dict[str, Target] = {
                 "graph (fp16) or a LiteRT CPU graph (a8w8, XNNPACK), and a float ONNX CPU fallback, "
                 "not an NPU graph"
             ),
+            aihub_device=AIHUB_S24,  # AI Hub's S24 is the Snapdragon one: it has no Exynos 2400 phone
         ),
         Target(
             name="cpu",
@@ -95,6 +103,7 @@ TARGETS: dict[str, Target] = {
             artifacts=(Artifact.ONNX, Artifact.LITERT),
             precisions=(Precision.FP32, Precision.FP16, Precision.A8W8),
             on_phone=False,
+            aihub_device=AIHUB_S24,  # the host graph profiled on the headline phone
         ),
     )
 }
