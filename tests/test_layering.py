@@ -31,7 +31,10 @@ FORBIDDEN = {
     "devices.py": ("model", "diffusion", *ABOVE_MODEL),
     "pipeline.py": ABOVE_PIPELINE,
     "cpu_graph.py": ABOVE_PIPELINE,
+    "upscaler.py": ("engines", "evaluate", "deploy", "train", "bench", "cli"),
+    "evaluate.py": ("upscaler", "engines", "deploy", "train", "bench", "cli"),
     "engines.py": ("deploy", "bench", "cli", "train"),
+    "train": ("deploy", "bench", "cli"),
     "deploy": ("bench", "cli"),
     "bench": ("cli",),
 }
