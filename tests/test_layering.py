@@ -66,3 +66,16 @@ def test_no_upward_imports(layer: str) -> None:
         )
     ]
     assert not upward, upward
+
+
+def test_no_private_imports_from_other_packages() -> None:
+    """Another package's underscored modules are its internals (e.g. typer's vendored click,
+    ``typer._click``): they change without notice, so the toolchain imports public names only."""
+    private = [
+        f"{f.relative_to(PACKAGE)} imports {module}"
+        for f in sorted(PACKAGE.rglob("*.py"))
+        for module in sorted(_imports(f))
+        if not module.startswith("toolchain")
+        and any(part.startswith("_") and not part.startswith("__") for part in module.split("."))
+    ]
+    assert not private, private

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -22,7 +21,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click: not `click.`
 from typer.core import TyperGroup
 
 from toolchain.cli.signals import (
@@ -35,6 +33,11 @@ from toolchain.cli.signals import (
 )
 from toolchain.deploy.targets import TARGETS, Precision, Target, get_target
 from toolchain.errors import ToolchainError
+
+UsageError: type[Exception] = typer.BadParameter.__base__
+"""Click's usage error, the class of every parse failure (unknown option, missing argument, bad
+value), taken from typer's public re-export of ``BadParameter`` (its subclass) because typer
+vendors its own copy of click: ``click.UsageError`` would be another class."""
 
 # soft_wrap: a line is never broken at the terminal width (or at 80 columns when piped), so every
 # stdout line a script parses stays one line. markup and highlight off: user-supplied text (paths,
@@ -72,11 +75,11 @@ class RootGroup(TyperGroup):
     ends as one ``error: <message>`` line on stderr. Exit codes: 1 for any error (bad input or
     usage), 130 for Ctrl-C, 143 for SIGTERM."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
         with _one_line_errors():
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         with _one_line_errors():
             return super().invoke(ctx)
 
@@ -88,10 +91,11 @@ def _one_line_errors() -> Iterator[None]:
     except ToolchainError as exc:
         _print_error(exc)
         raise typer.Exit(code=EXIT_ERROR) from None
-    except NoArgsIsHelpError:
-        raise  # `toolchain` alone: typer shows the help
     except UsageError as exc:
-        hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        if _is_help_request(exc):
+            raise  # `toolchain` or `toolchain bench` alone: the help is printed, typer exits
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
         print_error(exc.format_message().rstrip(".") + hint)
         raise typer.Exit(code=EXIT_ERROR) from None
     except KeyboardInterrupt:
@@ -100,6 +104,12 @@ def _one_line_errors() -> Iterator[None]:
     except Terminated:
         print_error(TERMINATED)
         raise typer.Exit(code=EXIT_SIGTERM) from None
+
+
+def _is_help_request(exc: Exception) -> bool:
+    """A command that shows its help when given no arguments raises that as a usage error
+    (click's ``NoArgsIsHelpError``, not re-exported by typer: recognised by its class name)."""
+    return any(cls.__name__ == "NoArgsIsHelpError" for cls in type(exc).__mro__)
 
 
 def progress_bar() -> Progress:
