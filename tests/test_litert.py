@@ -228,3 +228,63 @@ def test_bicubic_skip_lowers_to_a_plain_conv(tmp_path: Path) -> None:
     ops = set(litert.op_names(path))
     assert "CONV_2D" in ops, ops
     assert "DEPTHWISE_CONV_2D" not in ops and "RESIZE_BILINEAR" not in ops, ops
+
+
+def test_the_delegate_banner_is_dropped_and_other_native_lines_kept(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Only LiteRT's XNNPACK banner is dropped from file descriptor 2; its warnings and errors pass."""
+    import os
+
+    from toolchain.deploy.litert_log import quiet_delegate_banner
+
+    with quiet_delegate_banner():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: a real problem\n")
+    assert capfd.readouterr().err == "ERROR: a real problem\n"
+
+
+@pytest.mark.slow
+def test_upscale_with_a_litert_bundle_keeps_stderr_to_its_summary(tmp_path: Path) -> None:
+    """Issue 27 item 8: LiteRT printed `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` on the
+    CLI's stderr when its interpreter started. A fresh process, since LiteRT prints it once per process."""
+    litert_torch = pytest.importorskip("litert_torch")
+    import sys
+
+    import torch.nn.functional as F
+    from test_manifest import ONNX_CPU, SPEC, make_manifest, nearest_graph
+
+    from toolchain.deploy.bundle import write_manifest
+    from toolchain.imageio import save_image
+
+    class Nearest4x(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(x.permute(0, 3, 1, 2), scale_factor=4, mode="nearest").permute(0, 2, 3, 1)
+
+    bundle = tmp_path / "bundle"
+    nearest_graph(bundle / ONNX_CPU[0], SPEC.tile)
+    litert_torch.convert(Nearest4x().eval(), (torch.rand(1, SPEC.tile, SPEC.tile, 3),)).export(
+        str(bundle / "graphs" / "nearest.tflite")
+    )
+    graphs = [("graphs/nearest.tflite", "litert", "litert-cpu", "fallback"), ONNX_CPU]
+    write_manifest(bundle, make_manifest(bundle, graphs))
+    save_image(tmp_path / "in.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    args = [
+        "upscale",
+        tmp_path / "in.png",
+        "-o",
+        tmp_path / "out.png",
+        "--bundle",
+        bundle,
+        "--runtime",
+        "litert",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "toolchain.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"1 written, 0 failed, 0 skipped (not images) with bundle {bundle} (litert)"
+    ], done.stderr

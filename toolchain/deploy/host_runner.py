@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.deploy.bundle import verify_bundle
+from toolchain.deploy.litert_log import quiet_delegate_banner
 from toolchain.deploy.manifest import GraphFile, IOTensor, Manifest, QuantParams, Runtime
 from toolchain.deploy.targets import Artifact, Precision
 from toolchain.errors import ToolchainError
@@ -128,7 +129,8 @@ class _LiteRtGraph:
             ) from None
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with quiet_delegate_banner():
+                self.interpreter.allocate_tensors()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError for unloadable models
             raise ToolchainError(f"{where}: LiteRT cannot load the graph ({_first_line(exc)})") from exc
         inputs = self.interpreter.get_input_details()

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from toolchain.atomic import atomic_dir, atomic_path
+from toolchain.deploy.litert_log import quiet_delegate_banner
 from toolchain.deploy.manifest import QuantParams
 from toolchain.deploy.qnn_pairing import LITERT_QNN_SDK, LITERT_QNN_WHEEL_VERSION, packaged_qnn_version
 from toolchain.deploy.targets import Precision
@@ -132,9 +133,9 @@ def quantize_tflite(
         q = quantizer.Quantizer(str(float_path), static)
         for io in (ops.INPUT, ops.OUTPUT):  # keep float I/O: a QUANTIZE op starts the graph
             q.update_quantization_recipe(".*", io, algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
-        calibration_result = q.calibrate(
-            _calibration_feed(float_path, calibration), num_threads=os.cpu_count() or 1
-        )
+        feed = _calibration_feed(float_path, calibration)
+        with quiet_delegate_banner():  # the quantizer's calibration interpreter applies XNNPACK
+            calibration_result = q.calibrate(feed, num_threads=os.cpu_count() or 1)
         if precision is Precision.A16W8:
             _move_off_powers_of_two(calibration_result)
     try:
@@ -247,7 +248,8 @@ def run_tflite(path: Path, lr_tile_nhwc: np.ndarray) -> np.ndarray:
     _require_file(path, "LiteRT graph")
     try:
         interpreter = interpreter_mod.Interpreter(model_path=str(path))
-        interpreter.allocate_tensors()
+        with quiet_delegate_banner():
+            interpreter.allocate_tensors()
     except (RuntimeError, ValueError) as exc:
         if DISPATCH_OP in op_names(path):
             raise ToolchainError(
