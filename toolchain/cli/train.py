@@ -33,6 +33,13 @@ def train(
     ] = None,
     device: DeviceOption = "cpu",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="DataLoader worker processes per process for crops and degradation parameters "
+            "(default: 0 on CPU, the original data stream; 4 on GPU, where the pixel work runs on the GPU)."
+        ),
+    ] = None,
     tensorboard: Annotated[
         bool, typer.Option(help="Also write TensorBoard scalars to <out>/tensorboard (needs tensorboard).")
     ] = False,
@@ -52,12 +59,16 @@ def train(
     if threads is not None:
         check_range("--threads", threads, 1)
         torch.set_num_threads(threads)
+    if workers is not None:
+        check_range("--workers", workers, 0)
     config, folders = load_recipe(recipe)
     interrupted: TrainingInterrupted | None = None
     with distributed(device) as ctx:
         console = Console(stderr=True, quiet=not ctx.is_main, markup=False, highlight=False)
         try:
-            final = run_recipe(config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard)
+            final = run_recipe(
+                config, folders, out, resume, max_minutes, console, sd_vae, ctx, tensorboard, workers
+            )
         except TrainingInterrupted as exc:
             final, interrupted = None, exc
     if ctx.is_main:

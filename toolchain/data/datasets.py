@@ -125,19 +125,28 @@ class HRCropSampler:
             )
         return HRCropSampler(self.images[rank::world_size], self.crop)
 
-    def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """(n, 3, crop, crop) float32 in [0, 1]."""
-        out = torch.empty(n, 3, self.crop, self.crop)
+    def crops(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 3, crop, crop) uint8: per crop an image, a position, a rotation and a flip."""
+        out = torch.empty(n, 3, self.crop, self.crop, dtype=torch.uint8)
         for i in range(n):
             img = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
             h, w = img.shape[:2]
             y = int(torch.randint(h - self.crop + 1, (1,), generator=generator))
             x = int(torch.randint(w - self.crop + 1, (1,), generator=generator))
-            t = torch.from_numpy(img[y : y + self.crop, x : x + self.crop]).permute(2, 0, 1).float() / 255
+            t = torch.from_numpy(img[y : y + self.crop, x : x + self.crop]).permute(2, 0, 1)
             k, flip = torch.randint(4, (2,), generator=generator).tolist()
             t = torch.rot90(t, k, dims=(1, 2))
             out[i] = t.flip(2) if flip % 2 else t
         return out
+
+    def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 3, crop, crop) float32 in [0, 1]: :meth:`crops` / 255."""
+        return to_unit_float(self.crops(n, generator))
+
+
+def to_unit_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1] (x / 255), on their device."""
+    return pixels.float() / 255
 
 
 def pair_paths(root: Path) -> list[tuple[str, Path, Path]]:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from toolchain.data.datasets import downscale_bicubic
+from toolchain.data.torch_jpeg import jpeg_round_trip
 
 # Sinc cut-off ranges from Real-ESRGAN's dataset: kernels smaller than 13 taps use [pi/3, pi], larger
 # ones may go down to pi/5 (a wider ringing lobe only fits in a large kernel). The final sinc always
@@ -67,6 +68,13 @@ class KernelKind(enum.StrEnum):
     GENERALIZED_ANISO = "generalized_aniso"
     PLATEAU_ISO = "plateau_iso"  # 1 / (1 + q^beta), isotropic
     PLATEAU_ANISO = "plateau_aniso"
+
+
+class JpegCodec(enum.StrEnum):
+    """Which implementation runs the JPEG round trip (both give the same pixels)."""
+
+    PILLOW = "pillow"  # per sample on the host: fastest on a CPU
+    TORCH = "torch"  # batched tensors on the image's device (toolchain/data/torch_jpeg.py)
 
 
 class ResizeMode(enum.StrEnum):
@@ -443,15 +451,32 @@ def _check_image(img: torch.Tensor) -> None:
 
 
 def _per_sample(value: torch.Tensor | Sequence[float], img: torch.Tensor, name: str) -> torch.Tensor:
-    """A (B,) parameter as (B, 1, 1, 1) on the image's device and dtype."""
-    t = torch.as_tensor(value, dtype=img.dtype, device=img.device).reshape(-1)
+    """A (B,) parameter as (B, 1, 1, 1) on the image's device and dtype.
+
+    A host tensor is copied without waiting for the device (no synchronization per parameter).
+    """
+    if isinstance(value, torch.Tensor):
+        t = value.to(device=img.device, dtype=img.dtype, non_blocking=True).reshape(-1)
+    else:
+        t = torch.as_tensor(value, dtype=img.dtype, device=img.device).reshape(-1)
     if t.numel() != img.shape[0]:
         raise ValueError(f"{name} needs one value per sample ({img.shape[0]}), got {t.numel()}")
     return t.view(-1, 1, 1, 1)
 
 
+def _host_mask(value: torch.Tensor | Sequence[float], img: torch.Tensor, name: str) -> torch.Tensor:
+    """A (B,) flag (bool, or a number > 0.5) as a (B,) bool tensor on the CPU, for indexing."""
+    t = torch.as_tensor(value).reshape(-1).cpu()
+    if t.numel() != img.shape[0]:
+        raise ValueError(f"{name} needs one value per sample ({img.shape[0]}), got {t.numel()}")
+    return t > 0.5
+
+
 def _trim_zero_border(kernels: torch.Tensor) -> torch.Tensor:
-    """Crop the zero ring shared by all kernels of a (B, k, k) batch (exact: those taps weigh 0)."""
+    """Crop the zero ring shared by all kernels of a (B, k, k) batch (exact: those taps weigh 0).
+
+    Done where the kernels are (the CPU when they were sampled there): it reads their values.
+    """
     k = kernels.shape[-1]
     nonzero = (kernels != 0).any(dim=0)
     if not nonzero.any():
@@ -487,7 +512,7 @@ def blur(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
         or kernels.shape[1] % 2 == 0
     ):
         raise ValueError(f"kernels must be (B={b}, k, k) with k odd, got {tuple(kernels.shape)}")
-    kernels = _trim_zero_border(kernels.to(device=img.device, dtype=img.dtype))
+    kernels = _trim_zero_border(kernels).to(device=img.device, dtype=img.dtype, non_blocking=True)
     p = kernels.shape[-1] // 2
     if p == 0:
         return img * kernels.view(b, 1, 1, 1)
@@ -577,7 +602,7 @@ def add_poisson_noise(
     """
     _check_image(img)
     s = _per_sample(scale, img, "scale")
-    g = _per_sample(gray, img, "gray").view(-1) > 0.5
+    g = _host_mask(gray, img, "gray")  # indices on the host: no wait for the device
     noise = torch.zeros_like(img)
     color_idx = (~g).nonzero().view(-1)
     gray_idx = g.nonzero().view(-1)
@@ -590,20 +615,27 @@ def add_poisson_noise(
     return (img + noise * s).clamp(0.0, 1.0)
 
 
-def jpeg(img: torch.Tensor, quality: torch.Tensor | Sequence[int]) -> torch.Tensor:
-    """JPEG round trip per sample through Pillow (CPU-side: copies to the host and back).
+def jpeg(
+    img: torch.Tensor, quality: torch.Tensor | Sequence[int], codec: JpegCodec = JpegCodec.PILLOW
+) -> torch.Tensor:
+    """JPEG round trip per sample, 4:2:0 chroma subsampling, through Pillow or its torch twin.
 
     Args:
         img: (B, 3, H, W) float; clamped to [0, 1] and rounded to 8 bits before encoding.
-        quality: (B,) integer Pillow quality in [0, 100]; 4:2:0 chroma subsampling.
+        quality: (B,) integer Pillow quality in [0, 100].
+        codec: PILLOW encodes each sample on the host (copies to the host and back); TORCH runs
+            ``torch_jpeg.jpeg_round_trip`` batched on img's device, with the same output.
 
     Returns:
         (B, 3, H, W), dtype/device of img, multiples of 1/255 in [0, 1].
     """
     _check_image(img)
-    qualities = [int(q) for q in torch.as_tensor(quality).reshape(-1).tolist()]
-    if len(qualities) != img.shape[0] or any(not 0 <= q <= 100 for q in qualities):
+    q = torch.as_tensor(quality).reshape(-1)
+    qualities = [int(v) for v in q.tolist()]  # training passes host tensors: no device sync
+    if len(qualities) != img.shape[0] or any(not 0 <= v <= 100 for v in qualities):
         raise ValueError(f"quality needs {img.shape[0]} integers in [0, 100], got {qualities}")
+    if codec is JpegCodec.TORCH:
+        return jpeg_round_trip(img, q.to(img.device, non_blocking=True))
     pixels = (img.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     decoded = []
     for array, q in zip(pixels, qualities, strict=True):
@@ -732,43 +764,81 @@ def sample_sinc_kernels(
     return torch.stack(kernels)
 
 
-def random_resize(
-    img: torch.Tensor, cfg: ResizeConfig, generator: torch.Generator, base_size: tuple[int, int] | None = None
-) -> torch.Tensor:
-    """Resize the whole batch up (s ~ U(1, hi)), down (s ~ U(lo, 1)) or keep (s = 1), mode ~ U(cfg.modes).
+@dataclass(frozen=True)
+class ResizeDraw:
+    """One batch's resize: the factor and the mode; ``base_size`` None scales the current size."""
 
-    Args:
-        img: (B, C, H, W).
-        base_size: None scales the current size (stage 1: output floor(H*s)); (h0, w0) gives output
-            (int(h0*s), int(w0*s)) (stage 2: h0 = H_hr / scale).
+    scale: float
+    mode: ResizeMode
+    base_size: tuple[int, int] | None
+
+    def apply(self, img: torch.Tensor) -> torch.Tensor:
+        if self.base_size is None:
+            return resize(img, self.scale, self.mode)
+        return resize(
+            img, (int(self.base_size[0] * self.scale), int(self.base_size[1] * self.scale)), self.mode
+        )
+
+
+def draw_resize(
+    cfg: ResizeConfig, generator: torch.Generator, base_size: tuple[int, int] | None = None
+) -> ResizeDraw:
+    """Up (s ~ U(1, hi)), down (s ~ U(lo, 1)) or keep (s = 1), mode ~ U(cfg.modes): one per batch.
+
+    ``base_size`` None scales the current size (stage 1: output floor(H*s)); (h0, w0) gives output
+    (int(h0*s), int(w0*s)) (stage 2: h0 = H_hr / scale).
     """
     u = _uniforms(generator, 3, 1)[:, 0]
     direction = int(_pick(u[0:1], cfg.probs)[0])
     lo, hi = cfg.scale_range
     scale = (_between(u[1], 1.0, hi), _between(u[1], lo, 1.0), torch.tensor(1.0))[direction].item()
     mode = cfg.modes[int(_pick(u[2:3], [1.0] * len(cfg.modes))[0])]
-    if base_size is None:
-        return resize(img, scale, mode)
-    return resize(img, (int(base_size[0] * scale), int(base_size[1] * scale)), mode)
+    return ResizeDraw(scale, mode, base_size)
+
+
+def random_resize(
+    img: torch.Tensor, cfg: ResizeConfig, generator: torch.Generator, base_size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Resize the whole batch as :func:`draw_resize` draws. img: (B, C, H, W)."""
+    return draw_resize(cfg, generator, base_size).apply(img)
+
+
+@dataclass(frozen=True)
+class NoiseDraw:
+    """Per-sample noise parameters: (B,) CPU tensors."""
+
+    gaussian: torch.Tensor  # bool: Gaussian, else Poisson
+    sigma: torch.Tensor  # Gaussian standard deviation, 8-bit units
+    gray: torch.Tensor  # bool: the same noise in all three channels
+    poisson_scale: torch.Tensor
+
+    def apply(self, img: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the noise (pixel draws from ``generator``, on img's device); (B, 3, H, W) in [0, 1]."""
+        out = torch.empty_like(img)
+        for use_gaussian, add in ((True, add_gaussian_noise), (False, add_poisson_noise)):
+            idx = (self.gaussian == use_gaussian).nonzero().view(-1)
+            if idx.numel():
+                param = self.sigma if use_gaussian else self.poisson_scale
+                dev_idx = idx.to(img.device, non_blocking=True)
+                out[dev_idx] = add(img[dev_idx], param[idx], self.gray[idx], generator)
+        return out
+
+
+def draw_noise(cfg: RandomNoiseConfig, batch: int, generator: torch.Generator) -> NoiseDraw:
+    """Per sample: Gaussian (prob gaussian_prob, sigma ~ U(sigma_range)) or Poisson (scale ~
+    U(poisson_scale_range)); gray with prob gray_prob."""
+    u = _uniforms(generator, 4, batch)
+    return NoiseDraw(
+        gaussian=u[0] < cfg.gaussian_prob,
+        sigma=_between(u[1], *cfg.sigma_range),
+        gray=u[2] < cfg.gray_prob,
+        poisson_scale=_between(u[3], *cfg.poisson_scale_range),
+    )
 
 
 def random_noise(img: torch.Tensor, cfg: RandomNoiseConfig, generator: torch.Generator) -> torch.Tensor:
-    """Per sample: Gaussian noise (prob gaussian_prob, sigma ~ U(sigma_range)) or Poisson noise
-    (scale ~ U(poisson_scale_range)); gray with prob gray_prob. (B, 3, H, W) in [0, 1]."""
-    b = img.shape[0]
-    u = _uniforms(generator, 4, b)
-    gaussian = u[0] < cfg.gaussian_prob
-    sigma = _between(u[1], *cfg.sigma_range)
-    gray = u[2] < cfg.gray_prob
-    scale = _between(u[3], *cfg.poisson_scale_range)
-    out = torch.empty_like(img)
-    for use_gaussian, add in ((True, add_gaussian_noise), (False, add_poisson_noise)):
-        idx = (gaussian == use_gaussian).nonzero().view(-1)
-        if idx.numel():
-            param = sigma if use_gaussian else scale
-            dev_idx = idx.to(img.device)
-            out[dev_idx] = add(img[dev_idx], param[idx], gray[idx], generator)
-    return out
+    """Noise as :func:`draw_noise` draws it; (B, 3, H, W) in [0, 1]."""
+    return draw_noise(cfg, img.shape[0], generator).apply(img, generator)
 
 
 def sample_jpeg_quality(cfg: JpegConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -783,17 +853,145 @@ def random_jpeg(img: torch.Tensor, cfg: JpegConfig, generator: torch.Generator) 
     return jpeg(img, sample_jpeg_quality(cfg, img.shape[0], generator))
 
 
-def _stage(
-    img: torch.Tensor,
-    cfg: DegradationStageConfig,
-    generator: torch.Generator,
-    base_size: tuple[int, int] | None,
-    with_jpeg: bool,
+# --------------------------------------------------------------------------------------------- #
+# The pipeline: parameters drawn per stage, then applied. ``degrade`` interleaves the two on one
+# generator; ``draw_plan`` + ``apply_plan`` split them (parameters on the host, pixels on a device).
+# --------------------------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class StageDraw:
+    """One degradation stage's parameters for a batch, except its JPEG quality (drawn after the noise)."""
+
+    kernels: torch.Tensor  # (B, k, k) float32 CPU
+    resize: ResizeDraw
+    noise: NoiseDraw
+
+
+def draw_stage(
+    cfg: DegradationStageConfig, batch: int, generator: torch.Generator, base_size: tuple[int, int] | None
+) -> StageDraw:
+    kernels = sample_blur_kernels(cfg.blur, batch, generator, cfg.blur_prob)
+    return StageDraw(
+        kernels, draw_resize(cfg.resize, generator, base_size), draw_noise(cfg.noise, batch, generator)
+    )
+
+
+def apply_stage(img: torch.Tensor, draw: StageDraw, generator: torch.Generator) -> torch.Tensor:
+    """Blur -> resize -> noise (clamped to [0, 1]: JPEG needs it); noise pixels from ``generator``."""
+    return draw.noise.apply(draw.resize.apply(blur(img, draw.kernels)), generator)
+
+
+@dataclass(frozen=True)
+class FinalDraw:
+    """The final step's parameters: sinc kernels, JPEG qualities, order, resize mode, clean samples."""
+
+    sinc: torch.Tensor  # (B, k, k) float32 CPU
+    quality: torch.Tensor  # (B,) int64 CPU
+    sinc_first: bool  # [resize + sinc] before the JPEG
+    mode: ResizeMode
+    clean: torch.Tensor  # (B,) bool CPU: these samples take the plain bicubic downscale
+
+
+def draw_final(
+    cfg: DegradationConfig, stage2: DegradationStageConfig, batch: int, generator: torch.Generator
+) -> FinalDraw:
+    sinc = sample_sinc_kernels(
+        batch, cfg.final_sinc_prob, cfg.final_sinc_min_kernel_size, cfg.final_sinc_kernel_size, generator
+    )
+    quality = sample_jpeg_quality(stage2.jpeg, batch, generator)
+    u = _uniforms(generator, 2, 1)[:, 0]
+    mode = cfg.final_resize_modes[int(_pick(u[1:2], [1.0] * len(cfg.final_resize_modes))[0])]
+    clean = _uniforms(generator, 1, batch)[0] < cfg.clean_prob
+    return FinalDraw(sinc, quality, bool(u[0] < 0.5), mode, clean)
+
+
+def apply_final(
+    img: torch.Tensor, hr: torch.Tensor, draw: FinalDraw, scale: int, codec: JpegCodec
 ) -> torch.Tensor:
-    img = blur(img, sample_blur_kernels(cfg.blur, img.shape[0], generator, cfg.blur_prob))
-    img = random_resize(img, cfg.resize, generator, base_size)
-    img = random_noise(img, cfg.noise, generator)  # clamps to [0, 1]: JPEG needs it
-    return random_jpeg(img, cfg.jpeg, generator) if with_jpeg else img
+    """[resize to H/scale + sinc] and JPEG in the drawn order (other orders give twisted lines),
+    clean samples replaced by the bicubic downscale of ``hr``, then clamped and rounded to 8 bits."""
+    lr_size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+    if draw.sinc_first:
+        img = jpeg(blur(resize(img, lr_size, draw.mode), draw.sinc), draw.quality, codec)
+    else:
+        img = blur(resize(jpeg(img, draw.quality, codec), lr_size, draw.mode), draw.sinc)
+    if draw.clean.any():
+        clean = draw.clean.to(img.device, non_blocking=True)[:, None, None, None]
+        img = torch.where(clean, downscale_bicubic(hr, scale), img)
+    return quantize_8bit(img)
+
+
+@dataclass(frozen=True)
+class DegradationPlan:
+    """Every random parameter of one batch's degradation except the pixel noise, drawn on the host.
+
+    A loader worker draws it (with the crops); :func:`apply_plan` does the pixel work on the
+    training device. ``stage1`` None: the BICUBIC kind, which draws nothing.
+    """
+
+    scale: int
+    stage1: StageDraw | None = None
+    quality1: torch.Tensor | None = None  # (B,) the first stage's JPEG
+    stage2: StageDraw | None = None
+    final: FinalDraw | None = None
+
+
+def draw_plan(
+    cfg: DegradationConfig, batch: int, hr_size: tuple[int, int], generator: torch.Generator, scale: int
+) -> DegradationPlan:
+    """The parameters :func:`apply_plan` needs for a batch of ``hr_size`` crops, on a CPU generator."""
+    if cfg.kind is DegradationKind.BICUBIC:
+        return DegradationPlan(scale)
+    stage1, stage2 = _stages(cfg)
+    lr_size = (hr_size[0] // scale, hr_size[1] // scale)
+    return DegradationPlan(
+        scale,
+        draw_stage(stage1, batch, generator, None),
+        sample_jpeg_quality(stage1.jpeg, batch, generator),
+        draw_stage(stage2, batch, generator, lr_size),
+        draw_final(cfg, stage2, batch, generator),
+    )
+
+
+def apply_plan(
+    hr: torch.Tensor, plan: DegradationPlan, generator: torch.Generator, codec: JpegCodec = JpegCodec.TORCH
+) -> torch.Tensor:
+    """LR inputs from HR crops with the drawn parameters: batched ops on hr's device.
+
+    Args:
+        hr: (B, 3, H, W) float32 RGB in [0, 1], on the training device.
+        generator: on hr's device; draws the Gaussian / Poisson pixel noise only.
+        codec: the JPEG implementation (TORCH keeps every step on the device).
+
+    Returns:
+        As :func:`degrade`.
+    """
+    _check_degrade_inputs(hr, plan.scale, generator)
+    if plan.stage1 is None:
+        return downscale_bicubic(hr, plan.scale)
+    if torch.device(generator.device).type != hr.device.type:
+        raise ValueError(f"generator is on {generator.device} but the images are on {hr.device}")
+    assert plan.quality1 is not None and plan.stage2 is not None and plan.final is not None  # draw_plan
+    out = jpeg(apply_stage(hr, plan.stage1, generator), plan.quality1, codec)
+    out = apply_stage(out, plan.stage2, generator)
+    return apply_final(out, hr, plan.final, plan.scale, codec)
+
+
+def _stages(cfg: DegradationConfig) -> tuple[DegradationStageConfig, DegradationStageConfig]:
+    if cfg.stage1 is None or cfg.stage2 is None:  # DegradationConfig rejects this; narrows the types
+        raise ValueError("kind 'realesrgan' needs stage1 and stage2")
+    return cfg.stage1, cfg.stage2
+
+
+def _check_degrade_inputs(hr: torch.Tensor, scale: int, generator: torch.Generator) -> None:
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"a torch.Generator is required (no global RNG), got {type(generator).__name__}")
+    _check_image(hr)
+    if hr.shape[1] != 3:
+        raise ValueError(f"expected RGB images (B, 3, H, W), got shape {tuple(hr.shape)}")
 
 
 def degrade(
@@ -814,42 +1012,17 @@ def degrade(
         (B, 3, H // scale, W // scale) float32 in [0, 1]; REALESRGAN outputs are multiples of 1/255.
     """
     scale = cfg.scale if scale is None else scale
-    if scale < 1:
-        raise ValueError(f"scale must be >= 1, got {scale}")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"a torch.Generator is required (no global RNG), got {type(generator).__name__}")
-    _check_image(hr)
-    if hr.shape[1] != 3:
-        raise ValueError(f"expected RGB images (B, 3, H, W), got shape {tuple(hr.shape)}")
+    _check_degrade_inputs(hr, scale, generator)
     if cfg.kind is DegradationKind.BICUBIC:
         return downscale_bicubic(hr, scale)
     if torch.device(generator.device).type != hr.device.type:
         raise ValueError(f"generator is on {generator.device} but the images are on {hr.device}")
-    stage1, stage2 = cfg.stage1, cfg.stage2
-    if stage1 is None or stage2 is None:  # DegradationConfig rejects this; narrows the types
-        raise ValueError("kind 'realesrgan' needs stage1 and stage2")
+    stage1, stage2 = _stages(cfg)
     b, _, h, w = hr.shape
-    lr_size = (h // scale, w // scale)
-
     # 1. First stage: blur, resize relative to the HR size, noise, JPEG.
-    out = _stage(hr, stage1, generator, None, with_jpeg=True)
+    out = apply_stage(hr, draw_stage(stage1, b, generator, None), generator)
+    out = jpeg(out, sample_jpeg_quality(stage1.jpeg, b, generator))
     # 2. Second stage: blur (prob), resize relative to the LR size, noise; its JPEG is in step 3.
-    out = _stage(out, stage2, generator, lr_size, with_jpeg=False)
-    # 3. Final: [resize to LR + sinc] and JPEG in random order (other orders give twisted lines).
-    sinc = sample_sinc_kernels(
-        b, cfg.final_sinc_prob, cfg.final_sinc_min_kernel_size, cfg.final_sinc_kernel_size, generator
-    )
-    quality = sample_jpeg_quality(stage2.jpeg, b, generator)
-    u = _uniforms(generator, 2, 1)[:, 0]
-    mode = cfg.final_resize_modes[int(_pick(u[1:2], [1.0] * len(cfg.final_resize_modes))[0])]
-    if u[0] < 0.5:
-        out = blur(resize(out, lr_size, mode), sinc)
-        out = jpeg(out, quality)
-    else:
-        out = jpeg(out, quality)
-        out = blur(resize(out, lr_size, mode), sinc)
-    # 4. Clean samples (clean_prob) take the bicubic downscale; clamp and round to 8 bits.
-    clean = _uniforms(generator, 1, b)[0] < cfg.clean_prob
-    if clean.any():
-        out = torch.where(clean.to(out.device)[:, None, None, None], downscale_bicubic(hr, scale), out)
-    return quantize_8bit(out)
+    out = apply_stage(out, draw_stage(stage2, b, generator, (h // scale, w // scale)), generator)
+    # 3. Final: [resize to LR + sinc] and JPEG in random order; 4. clean samples; 8 bits.
+    return apply_final(out, hr, draw_final(cfg, stage2, b, generator), scale, JpegCodec.PILLOW)

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import signal
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,10 +24,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from toolchain.atomic import atomic_dir, atomic_path
+from toolchain.atomic import atomic_dir, atomic_path, check_writable_folder
 from toolchain.data.datasets import HRCropSampler, holdout_paths, pair_paths
-from toolchain.data.degradations import DegradationConfig, degrade
+from toolchain.data.degradations import degrade
 from toolchain.data.synthetic_pairs import make_holdout_pairs
+from toolchain.data.training_batches import BatchSpec, TrainingBatches, default_workers
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import evaluate_pairs, summarize, to_uint8
 from toolchain.imageio import MAX_INPUT_PIXELS, load_image
@@ -163,6 +163,7 @@ class StageRun:
     console: Console
     ctx: DistContext
     log: RunLog
+    workers: int = 0  # DataLoader worker processes for crops and degradations (data/training_batches.py)
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,12 @@ def run_stage(run: StageRun) -> bool:
         run.console.print(f"{stage_cfg.stage.value}: already complete ({step} steps)")
         return True
     # 3. The loop: optimisation steps, with a checkpoint (and validation) when due or when stopping.
-    if not _train_steps(run, objective, gen, step):
-        return False
+    batches = _training_batches(run, objective, gen, step, start.state)
+    try:
+        if not _train_steps(run, objective, gen, batches, step):
+            return False
+    finally:
+        batches.close()
     if not params_in_sync(ctx, objective.params):
         raise RuntimeError(f"{stage_cfg.stage.value}: ranks diverged (parameters differ across processes)")
     if ctx.is_main and ctx.distributed:
@@ -305,7 +310,25 @@ def _restore_state(run: StageRun, start: _Start, objective: _Objective, gen: tor
     return step
 
 
-def _train_steps(run: StageRun, objective: _Objective, gen: torch.Generator, step: int) -> bool:
+def _training_batches(
+    run: StageRun, objective: _Objective, gen: torch.Generator, step: int, state: dict | None
+) -> TrainingBatches:
+    """The stage's batches from ``step`` on; the device's noise generator as saved, when it was."""
+    stage_cfg, ctx = run.stage, run.ctx
+    degradation = stage_cfg.degradation_for(run.recipe.degradation)
+    on_host = ctx.device.type == "cpu"
+    spec = BatchSpec(run.data, stage_cfg.batch_size, degradation, objective.model.config.scale, on_host)
+    accum = stage_cfg.grad_accum
+    first, count = step * accum, (stage_cfg.steps - step) * accum
+    batches = TrainingBatches(spec, ctx.device, run.workers, gen, run.recipe.seed, ctx.rank, first, count)
+    if state is not None and "pixel_generators" in state and batches.pixel_generator is not None:
+        batches.pixel_generator.set_state(state["pixel_generators"][ctx.rank])
+    return batches
+
+
+def _train_steps(
+    run: StageRun, objective: _Objective, gen: torch.Generator, batches: TrainingBatches, step: int
+) -> bool:
     """Optimisation steps from ``step`` to the stage's last; False when a stop request ended them.
 
     A checkpoint is written every ``save_every`` steps, at the last step and when stopping;
@@ -313,20 +336,19 @@ def _train_steps(run: StageRun, objective: _Objective, gen: torch.Generator, ste
     """
     stage_cfg, ctx = run.stage, run.ctx
     stage = stage_cfg.stage
-    degradation = stage_cfg.degradation_for(run.recipe.degradation)
     validation = _Validation.for_run(run, objective.components)
     throughput = _Throughput(ctx.world_size)
     with _progress(run.console, ctx) as progress:
         task = progress.add_task(stage.value, total=stage_cfg.steps, completed=step, info="")
         while step < stage_cfg.steps:
-            loss, stats = _optimisation_step(run, objective, gen, degradation, step, throughput)
+            loss, stats = _optimisation_step(run, objective, gen, batches, step, throughput)
             step += 1
             progress.update(task, completed=step, info=throughput.info(loss))
             if ctx.is_main and (step % 10 == 0 or step == stage_cfg.steps):
                 run.log.write(throughput.record(stage_cfg, step, loss, stats))
             stop = run.stop.poll(ctx)
             if step % stage_cfg.save_every == 0 or step == stage_cfg.steps or stop:
-                _checkpoint(run, objective, gen, step)
+                _checkpoint(run, objective, gen, batches, step)
                 validation.score(objective.saved, step, run.log, ctx)
             if stop and step < stage_cfg.steps:
                 run.console.print(
@@ -340,7 +362,7 @@ def _optimisation_step(
     run: StageRun,
     objective: _Objective,
     gen: torch.Generator,
-    degradation: DegradationConfig,
+    batches: TrainingBatches,
     step: int,
     throughput: _Throughput,
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -352,10 +374,8 @@ def _optimisation_step(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
     for micro in range(stage_cfg.grad_accum):
         t_data = time.monotonic()
-        hr = run.data.batch(stage_cfg.batch_size, gen)
-        lr = degrade(hr, degradation, gen, objective.model.config.scale).to(ctx.device)
+        hr, lr = batches.next()
         throughput.data_s += time.monotonic() - t_data
-        hr = hr.to(ctx.device)
         last = micro == stage_cfg.grad_accum - 1
         sync = contextlib.nullcontext() if last or not ctx.distributed else objective.module.no_sync()
         with sync, autocast:
@@ -371,8 +391,10 @@ def _optimisation_step(
     return loss, stats
 
 
-def _checkpoint(run: StageRun, objective: _Objective, gen: torch.Generator, step: int) -> None:
-    """Save the stage (weights, optimizer, every rank's generator, discriminator, EMA)."""
+def _checkpoint(
+    run: StageRun, objective: _Objective, gen: torch.Generator, batches: TrainingBatches, step: int
+) -> None:
+    """Save the stage (weights, optimizer, every rank's generators, discriminator, EMA)."""
     stage = run.stage.stage
     calibrate = run.data if stage is Stage.AUTOENCODER else None
     extra_state = (
@@ -380,6 +402,8 @@ def _checkpoint(run: StageRun, objective: _Objective, gen: torch.Generator, step
     )
     if objective.ema is not None:
         extra_state["ema"] = objective.ema.state_dict()
+    if batches.pixel_generator is not None:  # a GPU's noise generator (CPU runs keep the original state)
+        extra_state["pixel_generators"] = gather_objects(run.ctx, batches.pixel_generator.get_state())
     stage_dir = run.out_dir / stage.value
     _save(objective.saved, objective.opt, gen, step, stage, stage_dir, calibrate, run.ctx, extra_state)
 
@@ -630,6 +654,7 @@ def run_recipe(
     sd_vae: Path | None = None,
     ctx: DistContext | None = None,
     tensorboard: bool = False,
+    workers: int | None = None,
 ) -> Path | None:
     """Run the stages in order; returns the final checkpoint folder, or None if stopped early.
 
@@ -637,9 +662,11 @@ def run_recipe(
     ``recipe.holdout`` the held-out photos are left out of training and become ``<out>/val``.
     With ``sd_vae`` (a local SD v1.5 VAE) the model starts from ``<out>/init``, whose HR
     encoder holds SD's weights; the autoencoder stage is then skipped and the compact
-    decoder is trained by the decoder stage on the one-step latents.
+    decoder is trained by the decoder stage on the one-step latents. ``workers``: DataLoader
+    worker processes per rank for crops and degradations (None: ``default_workers`` of the device).
     """
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
+    workers = default_workers(ctx.device) if workers is None else workers
     if sd_vae is not None and recipe.init_checkpoint is not None:
         raise ToolchainError(
             "--sd-vae starts a run from SD's VAE; this recipe's init_checkpoint starts it instead"
@@ -657,21 +684,15 @@ def run_recipe(
     log = RunLog(out_dir, tensorboard and ctx.is_main)
     try:
         with StopRequest(max_minutes) as stop:
-            return _run_stages(recipe, folders, out_dir, sd_vae, stop, console, ctx, log)
+            return _run_stages(recipe, folders, out_dir, sd_vae, stop, console, ctx, log, workers)
     finally:
         log.close()
 
 
 def _make_run_folder(out_dir: Path) -> None:
     """``--out`` created and writable, or one line naming it (a read-only or vanished folder)."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as exc:
-        raise ToolchainError(
-            f"cannot write the run folder {out_dir} ({exc.strerror or exc}); pick a writable --out"
-        ) from None
+    check_writable_folder(out_dir, "; pick a writable --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _run_stages(
@@ -683,6 +704,7 @@ def _run_stages(
     console: Console,
     ctx: DistContext,
     log: RunLog,
+    workers: int,
 ) -> Path | None:
     """The data, the held-out set, then each stage from the previous one's checkpoint (and blend)."""
     held_out = holdout_paths(folders, recipe.holdout)
@@ -707,7 +729,8 @@ def _run_stages(
         if reason := stop.poll(ctx):  # a request made between stages, or the time already spent
             console.print(f"stopped before the {stage_cfg.stage.value} stage ({reason}); rerun with --resume")
             return _stopped(reason)
-        if not run_stage(StageRun(recipe, stage_cfg, data, out_dir, previous, stop, console, ctx, log)):
+        run = StageRun(recipe, stage_cfg, data, out_dir, previous, stop, console, ctx, log, workers)
+        if not run_stage(run):
             return _stopped(stop.poll(ctx))
         start = previous
         if stage_cfg.stage is not Stage.TEACHER:  # the teacher is a side model, not the student's chain
