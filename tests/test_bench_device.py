@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import tiny_npu_bundle
 from test_atomic import make_read_only
 from test_manifest import make_manifest, nearest_graph
 from typer.testing import CliRunner
@@ -27,7 +28,6 @@ from toolchain.deploy.bundle import write_manifest
 
 FAKE = Path(__file__).parent / "fake_adb" / "fake_adb.py"
 TEMPLATE = Path(__file__).parent / "golden" / "bench" / "device_result.json"
-S24_SOC = "Snapdragon 8 Gen 3 (SM8650), Hexagon HTP v75"
 PROPS = {
     "ro.product.model": "SM-S928B",
     "ro.product.manufacturer": "samsung",
@@ -89,18 +89,7 @@ def fake_adb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAdb:
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     """A tiny verified s24-dsp bundle: one NPU-role graph and one ONNX CPU graph."""
-    path = tmp_path / "nano-s24-dsp-a16w8"
-    nearest_graph(path / "graphs/npu.onnx", 16)
-    nearest_graph(path / "graphs/cpu.onnx", 16)
-    manifest = make_manifest(
-        path,
-        [
-            ("graphs/npu.onnx", "qnn_epcontext", "onnxruntime-qnn", "npu"),
-            ("graphs/cpu.onnx", "onnx", "onnxruntime-cpu", "fallback"),
-        ],
-    )
-    write_manifest(path, dataclasses.replace(manifest, target="s24-dsp", soc=S24_SOC))
-    return path
+    return tiny_npu_bundle(tmp_path / "nano-s24-dsp-a16w8", "graphs/npu.onnx", "graphs/cpu.onnx", "fallback")
 
 
 @pytest.fixture
