@@ -1,8 +1,9 @@
-"""Whole-image 4x upscaling: the tile plan around any tile runner (torch here).
+"""Whole-image 4x upscaling: the tile plan around any tile runner (torch here), and batches of files.
 
 The app layer (as in qai-hub-models' ``app.py``): pre/post-processing and tiling sit
 around a callable that maps a batch of LR tiles to HR tiles, so the torch model and
-exported graphs share one code path.
+exported graphs share one code path. :func:`upscale_batch` is ``toolchain upscale``: inputs to
+outputs, the output-collision check and the failure policy of a batch.
 """
 
 from __future__ import annotations
@@ -290,20 +291,25 @@ def upscale_batch(
     report = BatchReport(skipped=[str(p) for p in scan.skipped])
     opened: tuple[TileRunner, TileSpec] | None = None
     for src, dst in pairs:
+        error: ToolchainError | None = None
         try:
-            check_header_size(src, MAX_INPUT_PIXELS)  # cheap: before the model loads
+            check_header_size(src, MAX_INPUT_PIXELS)  # cheap: a huge input is refused before the model loads
         except ToolchainError as exc:
-            error: ToolchainError | None = exc
-        else:
+            error = exc
+        if error is None:
             opened = opened or source.open()  # outside the image's try: a bad model stops the batch
-            error = None
             try:
                 with listener.track(src) as progress:
-                    w, h = upscale_file(src, dst, *opened, batch_size, progress)
+                    width, height = upscale_file(src, dst, *opened, batch_size, progress)
             except ToolchainError as exc:
                 error = exc
         if error is None:
-            record: dict[str, object] = {"input": str(src), "output": str(dst), "width": w, "height": h}
+            record: dict[str, object] = {
+                "input": str(src),
+                "output": str(dst),
+                "width": width,
+                "height": height,
+            }
             report.written.append(record)
             listener.written(record)
         elif stop_on_error:
