@@ -604,8 +604,8 @@ def add_poisson_noise(
     s = _per_sample(scale, img, "scale")
     g = _host_mask(gray, img, "gray")  # indices on the host: no wait for the device
     noise = torch.zeros_like(img)
-    color_idx = (~g).nonzero().view(-1)
-    gray_idx = g.nonzero().view(-1)
+    color_idx = (~g).nonzero().view(-1).to(img.device, non_blocking=True)
+    gray_idx = g.nonzero().view(-1).to(img.device, non_blocking=True)
     if color_idx.numel():
         noise[color_idx] = _poisson_noise(img[color_idx], generator)
     if gray_idx.numel():

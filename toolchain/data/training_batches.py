@@ -44,6 +44,11 @@ def default_workers(device: torch.device) -> int:
     return 0 if device.type == "cpu" else GPU_WORKERS
 
 
+def degrades_on_host(device: torch.device) -> bool:
+    """Whether the LR is made where the crops are drawn (a CPU), rather than on the device."""
+    return device.type == "cpu"
+
+
 def stream_seed(seed: int, rank: int, stream: int, index: int = 0) -> int:
     """A 63-bit seed for (run seed, rank, stream, index), well mixed (numpy's SeedSequence)."""
     state = np.random.SeedSequence(seed, spawn_key=(rank, stream, index)).generate_state(2, np.uint32)

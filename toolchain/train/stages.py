@@ -28,7 +28,7 @@ from toolchain.atomic import atomic_dir, atomic_path, check_writable_folder
 from toolchain.data.datasets import HRCropSampler, holdout_paths, pair_paths
 from toolchain.data.degradations import degrade
 from toolchain.data.synthetic_pairs import make_holdout_pairs
-from toolchain.data.training_batches import BatchSpec, TrainingBatches, default_workers
+from toolchain.data.training_batches import BatchSpec, TrainingBatches, default_workers, degrades_on_host
 from toolchain.errors import ToolchainError
 from toolchain.evaluate import evaluate_pairs, summarize, to_uint8
 from toolchain.imageio import MAX_INPUT_PIXELS, load_image
@@ -316,7 +316,7 @@ def _training_batches(
     """The stage's batches from ``step`` on; the device's noise generator as saved, when it was."""
     stage_cfg, ctx = run.stage, run.ctx
     degradation = stage_cfg.degradation_for(run.recipe.degradation)
-    on_host = ctx.device.type == "cpu"
+    on_host = degrades_on_host(ctx.device)
     spec = BatchSpec(run.data, stage_cfg.batch_size, degradation, objective.model.config.scale, on_host)
     accum = stage_cfg.grad_accum
     first, count = step * accum, (stage_cfg.steps - step) * accum
