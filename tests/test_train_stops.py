@@ -15,6 +15,7 @@ from rich.console import Console
 from test_cli import assert_one_line_error, invoke
 from test_train import stage, write_recipe
 
+from toolchain import atomic
 from toolchain.train import stages
 from toolchain.train.recipe import load_recipe
 from toolchain.train.stages import TrainingInterrupted, run_recipe
@@ -24,8 +25,9 @@ def _signal_during_last_save(monkeypatch: pytest.MonkeyPatch, signum: int, at_st
     """Send ``signum`` to this process while ``at_stage`` writes its final checkpoint."""
     checkpoint = stages._checkpoint
 
-    def checkpoint_then_signal(run, objective, gen, step):
-        checkpoint(run, objective, gen, step)
+    def checkpoint_then_signal(run, *args):
+        checkpoint(run, *args)
+        step = args[-1]  # _checkpoint(run, ..., step)
         if run.stage.stage.value == at_stage and step == run.stage.steps:
             os.kill(os.getpid(), signum)
 
@@ -106,6 +108,9 @@ def test_a_read_only_run_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(stages.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", read_only)
     result = invoke("train", "--recipe", recipe, "-o", tmp_path / "run")
-    assert_one_line_error(result, "cannot write the run folder", "Read-only file system", "writable --out")
+    assert_one_line_error(
+        result, f"cannot write {tmp_path / 'run'}", "Read-only file system", "writable --out"
+    )
+    assert not (tmp_path / "run").exists()
