@@ -1,5 +1,6 @@
 """Real-ESRGAN-style degradations: shapes, ranges, determinism, each component, config checks."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -243,3 +244,152 @@ def test_config_round_trips_through_json_dicts() -> None:
     data["stage2"]["noise"]["gray_prob"] = 2.0
     with pytest.raises(ToolchainError, match="stage2.noise.*gray_prob"):
         from_dict(deg.DegradationConfig, data)
+
+
+# ----------------------------------------------------------------------------- the device path
+# apply_plan (parameters drawn on the host, pixels on the training device, torch JPEG) against
+# degrade (today's CPU pipeline, Pillow JPEG): bit-exact where the step is deterministic, in
+# distribution where a different generator draws the pixel noise.
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _photo_like(batch: int, size: int, seed: int) -> torch.Tensor:
+    """Smooth structure plus fine texture in [0, 1], so every JPEG quality has work to do."""
+    g = _gen(seed)
+    smooth = F.interpolate(torch.rand(batch, 3, 6, 6, generator=g), size=(size, size), mode="bicubic")
+    return (smooth + 0.08 * torch.randn(batch, 3, size, size, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    ("height", "width"),  # whole MCUs; odd sizes; an even size in a partial MCU; chroma 1-2 wide
+    [(64, 64), (37, 45), (8, 24), (24, 8), (40, 40), (3, 5), (40, 2), (9, 4)],
+)
+def test_torch_jpeg_equals_pillow_bit_for_bit(device: str, height: int, width: int) -> None:
+    img = _photo_like(12, max(height, width), height * width)[..., :height, :width]
+    quality = torch.tensor([0, 1, 10, 25, 50, 60, 75, 85, 90, 95, 99, 100])
+    pillow = deg.jpeg(img, quality)
+    torch_jpeg = deg.jpeg(img.to(device), quality, deg.JpegCodec.TORCH)
+    assert torch_jpeg.device.type == device
+    assert torch.equal(torch_jpeg.cpu(), pillow)
+
+
+def test_jpeg_quantization_by_division_equals_libjpegs_reciprocal() -> None:
+    """torch_jpeg divides; libjpeg-turbo multiplies by a reciprocal (jcdctmgr.c compute_reciprocal).
+    Equal for every 8-bit ISLOW coefficient magnitude and every baseline table entry."""
+    from toolchain.data.torch_jpeg import _quantize
+
+    coef = torch.arange(1 << 15, dtype=torch.int64)[:, None]
+    divisor = torch.arange(1, 256, dtype=torch.int64)[None, :] * 8
+    bits = torch.floor(torch.log2(divisor.double())).long()
+    r = 16 + bits
+    fq, fr = (1 << r) // divisor, (1 << r) % divisor
+    small = fr <= divisor // 2
+    corr = divisor // 2 + ((fr != 0) & small).long()
+    fq = torch.where(fr == 0, fq >> 1, torch.where(small, fq, fq + 1))
+    r = torch.where(fr == 0, r - 1, r)
+    assert torch.equal(_quantize(coef, divisor // 8), ((coef + corr) * fq) >> r)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deterministic_steps_match_the_cpu_on_the_device(device: str) -> None:
+    """Blur with given kernels and resize: bit-exact on the CPU; on CUDA within float32 rounding
+    (another summation order, TF32 convolutions: 1e-3 is ~1/4 of an 8-bit level)."""
+    hr = _photo_like(6, 48, 1)
+    kernels = deg.sample_blur_kernels(CFG.stage1.blur, 6, _gen(2))
+    atol = 0.0 if device == "cpu" else 1e-3
+    on_device = deg.blur(hr.to(device), kernels)
+    torch.testing.assert_close(on_device.cpu(), deg.blur(hr, kernels), atol=atol, rtol=0)
+    for mode in deg.ResizeMode:
+        for size in (0.6, 1.3, (12, 12)):
+            torch.testing.assert_close(
+                deg.resize(hr.to(device), size, mode).cpu(), deg.resize(hr, size, mode), atol=atol, rtol=0
+            )
+
+
+def test_the_codec_is_the_only_difference_between_the_host_and_device_pipelines() -> None:
+    hr = _photo_like(8, 64, 3)
+    plan = deg.draw_plan(CFG, 8, (64, 64), _gen(4), 4)
+    pillow = deg.apply_plan(hr, plan, _gen(5), deg.JpegCodec.PILLOW)
+    assert torch.equal(deg.apply_plan(hr, plan, _gen(5), deg.JpegCodec.TORCH), pillow)
+    assert not torch.equal(deg.apply_plan(hr, plan, _gen(6), deg.JpegCodec.TORCH), pillow)  # noise
+
+
+def _mean_and_spread(values: torch.Tensor) -> tuple[float, float]:
+    """Mean of per-sample statistics and the standard error of that mean."""
+    return values.mean().item(), values.std().item() / values.numel() ** 0.5
+
+
+def _same_distribution(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Two independent sets of per-sample statistics agree in their means within 4.5 standard
+    errors of the difference: a false alarm for a correct implementation has probability ~1e-5,
+    while a missing or doubled step (no JPEG, no blur, noise twice as strong) moves the mean of the
+    error by far more (the negative controls below check that)."""
+    (ma, sa), (mb, sb) = _mean_and_spread(a), _mean_and_spread(b)
+    return abs(ma - mb) <= 4.5 * (sa**2 + sb**2) ** 0.5
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_noise_matches_the_cpus_in_distribution(device: str) -> None:
+    """Gaussian and Poisson noise from a generator on the device: per sample, the mean and the
+    variance of the added noise, compared with today's CPU draws over 256 samples."""
+    img = (_photo_like(256, 24, 7) * 0.8 + 0.1).to(device)  # away from the clamp at 0 and 1
+    gen = torch.Generator(device=device).manual_seed(8)
+    for gaussian in (True, False):
+        draw = deg.draw_noise(CFG.stage1.noise, 256, _gen(9))
+        draw = deg.NoiseDraw(torch.full((256,), gaussian), draw.sigma, draw.gray, draw.poisson_scale)
+        cpu = draw.apply(img.cpu(), _gen(10)) - img.cpu()
+        dev = (draw.apply(img, gen) - img).cpu()
+        for stat in (lambda x: x.mean((1, 2, 3)), lambda x: x.var((1, 2, 3))):
+            assert _same_distribution(stat(dev), stat(cpu))
+        assert not _same_distribution(dev.var((1, 2, 3)), (2 * cpu).var((1, 2, 3)))  # control
+
+
+def _louder(plan: deg.DegradationPlan, factor: float) -> deg.DegradationPlan:
+    def stage(draw: deg.StageDraw) -> deg.StageDraw:
+        noise = draw.noise
+        noise = dataclasses.replace(
+            noise, sigma=noise.sigma * factor, poisson_scale=noise.poisson_scale * factor
+        )
+        return dataclasses.replace(draw, noise=noise)
+
+    return dataclasses.replace(plan, stage1=stage(plan.stage1), stage2=stage(plan.stage2))
+
+
+def _without_jpeg(plan: deg.DegradationPlan) -> deg.DegradationPlan:
+    final = dataclasses.replace(plan.final, quality=torch.full_like(plan.final.quality, 100))
+    return dataclasses.replace(plan, quality1=torch.full_like(plan.quality1, 100), final=final)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_device_pipeline_matches_the_cpus_in_distribution(device: str) -> None:
+    """The whole degradation with the same drawn parameters: on the device (torch JPEG, noise from
+    a device generator) against the CPU (Pillow JPEG, CPU generator), 64 samples in 16 batches.
+
+    Per sample the mean and the variance of the LR error (LR minus the bicubic downscale of the
+    HR); the paired differences must average to 0 within 4.5 standard errors (a false alarm for
+    a correct implementation: ~1e-5). Controls: noise 1.5x as strong, or no JPEG, are caught.
+    """
+    hr = _photo_like(64, 48, 11)
+    reference = downscale_bicubic(hr, 4)
+    plans = [deg.draw_plan(CFG, 4, (48, 48), _gen(500 + i), 4) for i in range(16)]
+
+    def run(plans: list[deg.DegradationPlan], on: str, codec: deg.JpegCodec, seed: int = 2) -> torch.Tensor:
+        gen = torch.Generator(device=on).manual_seed(seed)
+        x = hr.to(on)
+        return torch.cat(
+            [deg.apply_plan(x[4 * i : 4 * i + 4], p, gen, codec).cpu() for i, p in enumerate(plans)]
+        )
+
+    def z_scores(lr: torch.Tensor, cpu: torch.Tensor) -> list[float]:
+        out = []
+        for stat in (lambda x: (x - reference).mean((1, 2, 3)), lambda x: (x - reference).var((1, 2, 3))):
+            diff = stat(lr) - stat(cpu)
+            out.append(abs(diff.mean().item()) / (diff.std().item() / diff.numel() ** 0.5))
+        return out
+
+    cpu = run(plans, "cpu", deg.JpegCodec.PILLOW, seed=1)
+    assert max(z_scores(run(plans, device, deg.JpegCodec.TORCH), cpu)) <= 4.5
+    assert z_scores(run([_louder(p, 1.5) for p in plans], device, deg.JpegCodec.TORCH), cpu)[1] > 4.5
+    assert z_scores(run([_without_jpeg(p) for p in plans], device, deg.JpegCodec.TORCH), cpu)[1] > 4.5

@@ -12,7 +12,8 @@ decoder, step by step in the same integer arithmetic, so its output equals Pillo
    rounded half away from zero (jcdctmgr.c).
 4. Dequantize, the ISLOW inverse DCT (jidctint.c), +128, clamp to 0..255.
 5. Chroma back to full size with libjpeg's "fancy" triangle filter and its rounding (jdsample.c
-   ``h2v2_fancy_upsample``), then YCbCr -> RGB with jdcolor.c's fixed-point tables.
+   ``h2v2_fancy_upsample``; repeated when it is at most 2 wide), then YCbCr -> RGB with
+   jdcolor.c's fixed-point tables.
 
 Entropy coding is lossless and skipped. Every step is a batched int32 tensor operation on the
 input's device (int32 holds every ISLOW intermediate for 8-bit samples); ``quality`` is per
@@ -81,6 +82,12 @@ def _ycbcr_to_rgb(y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor) -> torch.
     return torch.stack([r, g, b], 1).clamp(0, 255)
 
 
+def _pad(planes: torch.Tensor, right: int, bottom: int) -> torch.Tensor:
+    """(B, C, H, W) int32 with the last column / row repeated ``right`` / ``bottom`` times."""
+    # replicate padding is implemented for float tensors; the values stay integers
+    return F.pad(planes.float(), (0, right, 0, bottom), mode="replicate").int()
+
+
 def _downsample_h2v2(plane: torch.Tensor) -> torch.Tensor:
     """(B, H, W) int32, H and W even -> (B, H/2, W/2): 2 x 2 sums + bias 1, 2, 1, 2, ..., >> 2."""
     b, h, w = plane.shape
@@ -89,12 +96,15 @@ def _downsample_h2v2(plane: torch.Tensor) -> torch.Tensor:
     return (sums + bias) >> 2
 
 
-def _upsample_h2v2_fancy(plane: torch.Tensor) -> torch.Tensor:
+def _upsample_h2v2(plane: torch.Tensor) -> torch.Tensor:
     """(B, h, w) int32 -> (B, 2h, 2w) with libjpeg's triangle filter (3/4 nearer, 1/4 farther).
 
     Edges are replicated, which is what jdsample.c's first/last column cases and jdmainct.c's
-    context rows amount to.
+    context rows amount to. Planes 1 or 2 samples wide are only repeated, as jdsample.c does
+    (its "fancy" filter needs 3 columns).
     """
+    if plane.shape[-1] <= 2:
+        return plane.repeat_interleave(2, -2).repeat_interleave(2, -1)
     p = F.pad(plane[:, None].float(), (0, 0, 1, 1), mode="replicate")[:, 0].int()
     near = p[:, 1:-1]
     # vertical: output row 2i takes row i-1 as the farther one, row 2i+1 takes row i+1
@@ -229,15 +239,15 @@ def jpeg_round_trip(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     b, _, h, w = img.shape
     rgb = (img.detach().clamp(0, 1) * 255.0).round().int()
     mcu_h, mcu_w = -(-h // 16) * 16, -(-w // 16) * 16
-    ycc = _rgb_to_ycbcr(rgb).float()  # replicate-pad needs a float tensor; values stay integers
-    ycc = F.pad(ycc, (0, mcu_w - w, 0, mcu_h - h), mode="replicate").int()
+    # jcprepct.c / jcsample.c: columns replicated to whole MCUs and rows to an even count before
+    # the chroma is downsampled; then each plane's last row replicated to whole MCUs.
+    ycc = _pad(_rgb_to_ycbcr(rgb), mcu_w - w, h % 2)
     y, cb, cr = ycc.unbind(1)
+    y = _pad(y[:, None], 0, mcu_h - y.shape[-2])[:, 0]
+    cb, cr = (_pad(_downsample_h2v2(c)[:, None], 0, (mcu_h - h - h % 2) // 2)[:, 0] for c in (cb, cr))
     tables = quant_tables(quality.to(img.device))
-    y, cb, cr = _code_planes(
-        [y, _downsample_h2v2(cb), _downsample_h2v2(cr)], [tables[:, 0], tables[:, 1], tables[:, 1]]
-    )
+    y, cb, cr = _code_planes([y, cb, cr], [tables[:, 0], tables[:, 1], tables[:, 1]])
     ch, cw = -(-h // 2), -(-w // 2)  # the decoder upsamples from the real chroma size, not the MCUs
-    cb = _upsample_h2v2_fancy(cb[:, :ch, :cw])[:, :h, :w]
-    cr = _upsample_h2v2_fancy(cr[:, :ch, :cw])[:, :h, :w]
+    cb, cr = (_upsample_h2v2(c[:, :ch, :cw])[:, :h, :w] for c in (cb, cr))
     rgb = _ycbcr_to_rgb(y[:, :h, :w], cb, cr)
     return rgb.to(img.dtype) / 255.0
