@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 from rich.console import Console
 
 from toolchain.cli.common import DeviceOption, JsonOption, check_range, out_console, print_json
-from toolchain.train.ddp import distributed
-from toolchain.train.recipe import load_recipe
-from toolchain.train.stages import TrainingInterrupted, run_recipe
 
 
 def train(
@@ -54,6 +50,12 @@ def train(
 
     Multi-GPU / multi-node: torchrun --nproc_per_node 8 -m toolchain.cli.main train --device cuda ...
     """
+    import torch  # here, not at the top: `toolchain --help` and the other commands start without torch
+
+    from toolchain.train.ddp import distributed
+    from toolchain.train.recipe import load_recipe
+    from toolchain.train.stages import TrainingInterrupted, run_recipe
+
     if max_minutes is not None:
         check_range("--max-minutes", max_minutes, 0.01)
     if threads is not None:
