@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from toolchain.cli.common import JsonOption, out_console, print_json, print_warning, progress_bar
-from toolchain.data.degradations import DegradationConfig, DegradationKind
-from toolchain.data.probes import Probe
-from toolchain.data.synthetic_pairs import make_pairs
+from toolchain.data.degradation_kinds import DegradationKind, Probe
 from toolchain.errors import ToolchainError
 
 
@@ -39,10 +37,13 @@ def degrade(
     Example (a camera probe of the same photos, as benchmarks/blend_sweep.py makes them):
     toolchain degrade my_holdout_hr/ -o runs/val-registration --probe registration
     """
+    if probe is not None and kind is not None:
+        raise ToolchainError("pass either --kind or --probe, not both")
+    from toolchain.data.degradations import DegradationConfig  # torch: once the options are checked
+    from toolchain.data.synthetic_pairs import make_pairs
+
     degradation: DegradationConfig | Probe
     if probe is not None:
-        if kind is not None:
-            raise ToolchainError("pass either --kind or --probe, not both")
         degradation, name = probe, probe.value
     else:
         kind = kind or DegradationKind.REALESRGAN

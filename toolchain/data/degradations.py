@@ -12,6 +12,13 @@ step and moved to the CPU (kernels are built there in float64); pixel noise is d
 same generator on the image's device, so the generator must live on the image's device.
 The same seed gives bit-identical outputs on the same device and thread count.
 
+Two ways to run the pipeline, with the same draw and apply functions per stage: ``degrade``
+interleaves drawing and applying on one generator (the CPU path, and ``toolchain degrade``);
+``draw_plan`` draws every parameter of a batch on a CPU generator (a loader worker does it) and
+``apply_plan`` does the pixel work on the training device, pixel noise from a generator there
+and the torch JPEG (``JpegCodec.TORCH``), which is how training degrades on a GPU
+(data/training_batches.py).
+
 Pipeline (``DegradationKind.REALESRGAN``; ``xinntao/Real-ESRGAN: realesrgan_model.py, feed_data``)::
 
     HR (B,3,H,W)
@@ -41,6 +48,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from toolchain.data.datasets import downscale_bicubic
+from toolchain.data.degradation_kinds import DegradationKind
 from toolchain.data.torch_jpeg import jpeg_round_trip
 
 # Sinc cut-off ranges from Real-ESRGAN's dataset: kernels smaller than 13 taps use [pi/3, pi], larger
@@ -50,13 +58,6 @@ _SINC_SMALL_KERNEL = 13
 _SINC_CUTOFF_SMALL = (math.pi / 3, math.pi)
 _SINC_CUTOFF_LARGE = (math.pi / 5, math.pi)
 _GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
-
-
-class DegradationKind(enum.StrEnum):
-    """How LR training inputs are made from HR crops."""
-
-    REALESRGAN = "realesrgan"  # two random stages + final step (module docstring)
-    BICUBIC = "bicubic"  # antialiased bicubic downscale only (datasets.downscale_bicubic)
 
 
 class KernelKind(enum.StrEnum):

@@ -14,30 +14,16 @@ leaves them soft, as on real pairs, where SSIM can rise while PSNR falls.
 
 from __future__ import annotations
 
-import enum
-
 import torch
 import torch.nn.functional as F
 
 from toolchain.data.datasets import downscale_bicubic
+from toolchain.data.degradation_kinds import PROBE_SCALE, Probe
 from toolchain.data.degradations import ResizeMode, add_gaussian_noise, jpeg, quantize_8bit, resize
 
-PROBE_SCALE = 4
 REGISTRATION_SHIFT = 1  # HR pixels, on both axes (down and right)
 CAMERA_NOISE_SIGMA = 4.0  # 8-bit units: a phone sensor's noise after its own denoiser
 CAMERA_JPEG_QUALITY = 80
-
-
-class Probe(enum.StrEnum):
-    """One fixed LR degradation of held-out HR crops (x4)."""
-
-    SENSOR = "sensor"  # area (box) downscale: a sensor's pixel integration, sharper than bicubic's
-    CAMERA_NOISE = "camera-noise"  # bicubic, Gaussian noise sigma 4/255 (colour), JPEG quality 80
-    REGISTRATION = "registration"  # bicubic of the HR moved by (1, 1) HR px (edges replicated)
-
-    @property
-    def scale(self) -> int:
-        return PROBE_SCALE
 
 
 def probe_lr(hr: torch.Tensor, probe: Probe, generator: torch.Generator) -> torch.Tensor:
