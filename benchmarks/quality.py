@@ -26,7 +26,8 @@ from toolchain.data.synthetic_pairs import make_pairs
 from toolchain.deploy.targets import model_id
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.model import DEFAULT_CHECKPOINT
+from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.upscaler import reference_upscale
 
 ROOT = Path(__file__).resolve().parents[1]

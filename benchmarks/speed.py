@@ -43,8 +43,9 @@ from toolchain.bench.results import BenchResult, RunResult, RunStatus
 from toolchain.configio import to_dict
 from toolchain.engines import Engine
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image, save_image
+from toolchain.model import DEFAULT_CHECKPOINT
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.tiling import TileSpec, plan_tiles
 
 ROOT = Path(__file__).resolve().parents[1]

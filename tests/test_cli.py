@@ -11,8 +11,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from toolchain.cli.main import app
+from toolchain.model import DEFAULT_CHECKPOINT
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.model.edge_sdsr import EdgeSDSR
 
 runner = CliRunner()
 

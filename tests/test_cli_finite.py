@@ -14,8 +14,9 @@ from safetensors.torch import load_file, save_file
 from test_cli import assert_one_line_error, invoke, photo
 
 from toolchain.hashing import sha256_file
+from toolchain.model import DEFAULT_CHECKPOINT
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, HASH_KEY, EdgeSDSR
+from toolchain.model.edge_sdsr import HASH_KEY, EdgeSDSR
 
 
 @pytest.fixture(scope="module")

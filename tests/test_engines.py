@@ -15,8 +15,9 @@ from toolchain.cli.main import app
 from toolchain.engines import Engine, OnnxTileRunner, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import LoadedImage
+from toolchain.model import DEFAULT_CHECKPOINT
 from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
+from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.tiling import TileSpec
 from toolchain.upscaler import NoiseConfig, TorchTileRunner, upscale_loaded
 

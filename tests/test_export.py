@@ -19,7 +19,8 @@ pytest.importorskip("ai_edge_litert")
 
 from toolchain.cli.main import app  # noqa: E402
 from toolchain.deploy.bundle import verify_bundle  # noqa: E402
-from toolchain.deploy.export import ExportOptions, GraphSet, _selected_artifacts  # noqa: E402
+from toolchain.deploy.export import _selected_artifacts  # noqa: E402
+from toolchain.deploy.export_options import ExportOptions, GraphSet  # noqa: E402
 from toolchain.deploy.graph import TileGraph  # noqa: E402
 from toolchain.deploy.litert import op_names  # noqa: E402
 from toolchain.deploy.manifest import read_manifest  # noqa: E402

@@ -29,6 +29,8 @@ FORBIDDEN = {
     "tiling.py": ("model", "diffusion", *ABOVE_MODEL),
     "imageio.py": ("model", "diffusion", *ABOVE_MODEL),
     "devices.py": ("model", "diffusion", *ABOVE_MODEL),
+    "engine_options.py": ("model", "diffusion", *ABOVE_MODEL),
+    "batch.py": ("engines", "evaluate", "deploy", "train", "bench", "cli"),
     "pipeline.py": ABOVE_PIPELINE,
     "cpu_graph.py": ABOVE_PIPELINE,
     "upscaler.py": ("engines", "evaluate", "deploy", "train", "bench", "cli"),

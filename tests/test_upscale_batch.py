@@ -1,4 +1,4 @@
-"""`upscaler.upscale_batch`: the batch loop, the output-collision check and the failure policy that
+"""`batch.upscale_batch`: the batch loop, the output-collision check and the failure policy that
 `toolchain upscale` prints (issue 27 item 5), and huge inputs refused from their header before any
 model loads (issue 26 item 12)."""
 
@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from test_cli import assert_one_line_error, invoke, photo
 
+from toolchain.batch import BatchListener, RunnerSource, upscale_batch
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.tiling import Tile, TilePlan, TileSpec
-from toolchain.upscaler import BatchListener, RunnerSource, upscale_batch
 
 SPEC = TileSpec(tile=16, overlap=4)
 

@@ -13,50 +13,23 @@ differ only in float rounding (tested: >= 50 dB PSNR against ``torch-reference``
 - ``torch-reference``: PyTorch eager NCHW, the reference path the others are checked against
   (``toolchain eval`` and training's validation run it).
 
-``auto`` is ``onnxruntime`` on the CPU and ``torch`` on a GPU.
+``auto`` is ``onnxruntime`` on the CPU and ``torch`` on a GPU. The names and that choice live in
+:mod:`toolchain.engine_options`, which the CLI reads before torch loads.
 """
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from toolchain.cpu_graph import export_float_onnx
+from toolchain.engine_options import Engine, NoiseConfig, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.tiling import Tile, TilePlan, TileSpec, default_overlap
-from toolchain.upscaler import (
-    LatentNoise,
-    NoiseConfig,
-    RunnerSource,
-    TileRunner,
-    TorchTileRunner,
-    check_x4,
-)
-
-
-class Engine(enum.StrEnum):
-    """``--engine``: what runs the checkpoint on the host (see the module docstring)."""
-
-    AUTO = "auto"
-    ONNXRUNTIME = "onnxruntime"
-    TORCH = "torch"
-    TORCH_REFERENCE = "torch-reference"
-
-
-def resolve_engine(engine: Engine, device: torch.device) -> Engine:
-    """``auto`` -> ``onnxruntime`` on the CPU, ``torch`` elsewhere; ``onnxruntime`` needs the CPU."""
-    if engine is Engine.AUTO:
-        return Engine.ONNXRUNTIME if device.type == "cpu" else Engine.TORCH
-    if engine is Engine.ONNXRUNTIME and device.type != "cpu":
-        raise ToolchainError(
-            f"--engine onnxruntime runs on the CPU only, not --device {device}; "
-            "use --engine torch (or auto) on a GPU"
-        )
-    return engine
+from toolchain.upscaler import LatentNoise, TileRunner, TorchTileRunner, check_x4
 
 
 def open_engine(
@@ -77,30 +50,25 @@ def open_engine(
     return TorchTileRunner(model, device, noise, channels_last=engine is Engine.TORCH)
 
 
-def checkpoint_source(
+def open_checkpoint(
     checkpoint: Path,
     engine: Engine,
     device: torch.device,
     noise: NoiseConfig,
     tile: int | None = None,
     overlap: int | None = None,
-) -> RunnerSource:
-    """``checkpoint`` on ``engine`` as the runner of an upscale batch, loaded only when first needed.
+) -> tuple[TileRunner, TileSpec]:
+    """Load ``checkpoint`` and open it on ``engine``: the runner and tile spec of an upscale batch.
 
     ``tile`` / ``overlap`` override the model's own tiling (:meth:`TileSpec.for_model`); an
     ``overlap`` left out is a quarter of the tile.
     """
-    chosen = resolve_engine(engine, device)
-
-    def open_checkpoint() -> tuple[TileRunner, TileSpec]:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        spec = TileSpec.for_model(model.config)
-        if tile is not None or overlap is not None:
-            side = spec.tile if tile is None else tile
-            spec = TileSpec(side, default_overlap(side) if overlap is None else overlap, spec.scale)
-        return open_engine(model, chosen, device, noise, spec.tile), spec
-
-    return RunnerSource(f"{checkpoint} ({chosen.value})", open_checkpoint)
+    model = EdgeSDSR.from_pretrained(checkpoint)
+    spec = TileSpec.for_model(model.config)
+    if tile is not None or overlap is not None:
+        side = spec.tile if tile is None else tile
+        spec = TileSpec(side, default_overlap(side) if overlap is None else overlap, spec.scale)
+    return open_engine(model, engine, device, noise, spec.tile), spec
 
 
 class OnnxTileRunner:

@@ -68,7 +68,8 @@ from toolchain.deploy.targets import model_id
 from toolchain.engines import Engine, open_engine, resolve_engine
 from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR, read_checkpoint_config
+from toolchain.model import DEFAULT_CHECKPOINT
+from toolchain.model.edge_sdsr import EdgeSDSR, read_checkpoint_config
 from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec, extract_tile, pad_image, plan_tiles
 from toolchain.upscaler import NoiseConfig, TileRunner, upscale_loaded

@@ -32,6 +32,7 @@ from toolchain.cli.signals import (
     Terminated,
 )
 from toolchain.deploy.targets import TARGETS, Precision, Target, get_target
+from toolchain.devices import check_device
 from toolchain.errors import ToolchainError
 
 UsageError: type[Exception] = typer.BadParameter.__base__
@@ -151,10 +152,9 @@ def parse_precision(value: str) -> Precision:
 
 
 def parse_device(value: str) -> str:
-    """``--device``: cpu, cuda, cuda:N or mps, checked against what this machine has."""
-    from toolchain.devices import resolve_device
-
-    return str(resolve_device(value))
+    """``--device``: cpu, cuda, cuda:N or mps, checked against what this machine has (torch is
+    imported for any device but the CPU)."""
+    return check_device(value)
 
 
 def check_range(option: str, value: float, low: float, high: float | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,16 +21,12 @@ from toolchain.cli.common import (
     print_warning,
     progress_bar,
 )
-from toolchain.deploy.export import (
-    DEFAULT_CALIBRATION,
-    ExportOptions,
-    ExportResult,
-    GraphSet,
-    Via,
-    export_model,
-)
+from toolchain.deploy.export_options import DEFAULT_CALIBRATION, ExportOptions, GraphSet, Via
 from toolchain.deploy.targets import TARGETS
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT
+from toolchain.model import DEFAULT_CHECKPOINT
+
+if TYPE_CHECKING:
+    from toolchain.deploy.export import ExportResult
 
 
 def targets(as_json: JsonOption = False) -> None:
@@ -164,6 +160,8 @@ def export(
         graphs=graphs,
         via=via,
     )
+    from toolchain.deploy.export import export_model  # torch, ONNX, LiteRT: once the options are checked
+
     with progress_bar() as progress:
         task = progress.add_task("export", total=None)
         result = export_model(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,10 +24,12 @@ from toolchain.cli.common import (
 from toolchain.deploy.targets import model_id
 from toolchain.devices import resolve_device
 from toolchain.errors import ToolchainError
-from toolchain.evaluate import bicubic_upscale, evaluate, summarize, write_report
-from toolchain.metrics.niqe import load_niqe_params
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, EdgeSDSR
-from toolchain.upscaler import reference_upscale
+from toolchain.model import DEFAULT_CHECKPOINT
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from toolchain.imageio import LoadedImage
 
 
 class Baseline(enum.StrEnum):
@@ -63,15 +66,12 @@ def evaluate_command(
     if not data.is_dir():
         state = "does not exist" if not data.exists() else "is not a folder"
         raise ToolchainError(f"--data {data} {state}; pass a folder with HR/ and LR/ subfolders")
+    from toolchain.evaluate import evaluate, summarize, write_report  # torch: once the options are checked
+    from toolchain.metrics.niqe import load_niqe_params
+
     dataset = data.resolve().name  # `--data .` is named after the folder, not ''
     params = load_niqe_params(niqe_params) if niqe_params is not None else None
-    if baseline is Baseline.BICUBIC:
-        method = "bicubic"
-        upscale = bicubic_upscale
-    else:
-        model = EdgeSDSR.from_pretrained(checkpoint)
-        method = model_id(model.config.name)
-        upscale = reference_upscale(model, resolve_device(device), batch_size)
+    method, upscale = _method(baseline, checkpoint, device, batch_size)
 
     failed: dict[str, str] = {}
 
@@ -105,3 +105,18 @@ def evaluate_command(
             f"{len(scores)} scored, {len(failed)} failed (left out of the means above)", highlight=False
         )
         raise typer.Exit(code=1)
+
+
+def _method(
+    baseline: Baseline | None, checkpoint: Path, device: str, batch_size: int
+) -> tuple[str, Callable[[LoadedImage], np.ndarray]]:
+    """The scored method's name and its LR image -> uint8 RGB x4: the baseline, or the checkpoint
+    on the reference path."""
+    from toolchain.evaluate import bicubic_upscale
+    from toolchain.model.edge_sdsr import EdgeSDSR
+    from toolchain.upscaler import reference_upscale
+
+    if baseline is Baseline.BICUBIC:
+        return "bicubic", bicubic_upscale
+    model = EdgeSDSR.from_pretrained(checkpoint)
+    return model_id(model.config.name), reference_upscale(model, resolve_device(device), batch_size)

@@ -9,11 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toolchain.budget import measure_budget
 from toolchain.cli.common import JsonOption, out_console, print_json
 from toolchain.errors import ToolchainError
-from toolchain.model.config import load_preset
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT, read_checkpoint_config
+from toolchain.model import DEFAULT_CHECKPOINT
 
 
 def info(
@@ -27,6 +25,10 @@ def info(
     """
     if preset and checkpoint:
         raise ToolchainError("pass either --preset or --checkpoint, not both")
+    from toolchain.budget import measure_budget  # torch: imported once the options are checked
+    from toolchain.model.config import load_preset
+    from toolchain.model.edge_sdsr import read_checkpoint_config
+
     config = load_preset(preset) if preset else read_checkpoint_config(checkpoint or DEFAULT_CHECKPOINT)
     report = measure_budget(config)
     if as_json:

@@ -7,11 +7,12 @@ import enum
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 
+from toolchain.batch import BatchListener, RunnerSource, upscale_batch
 from toolchain.cli.common import (
     CheckpointOption,
     DeviceOption,
@@ -24,10 +25,13 @@ from toolchain.cli.common import (
     progress_bar,
 )
 from toolchain.devices import resolve_device
-from toolchain.engines import Engine, checkpoint_source
+from toolchain.engine_options import Engine, NoiseConfig, resolve_engine
 from toolchain.errors import ToolchainError
-from toolchain.model.edge_sdsr import DEFAULT_CHECKPOINT
-from toolchain.upscaler import BatchListener, NoiseConfig, RunnerSource, upscale_batch
+from toolchain.model import DEFAULT_CHECKPOINT
+
+if TYPE_CHECKING:
+    from toolchain.tiling import TileSpec
+    from toolchain.upscaler import TileRunner
 
 
 class HostRuntime(enum.StrEnum):
@@ -97,7 +101,7 @@ def upscale(
         _refuse_with_bundle(ctx, ("checkpoint", "device", "engine", "tile", "overlap", "noise_scale", "seed"))
         source = _bundle_source(bundle, runtime.value)
     else:
-        source = checkpoint_source(checkpoint, engine, resolve_device(device), noise, tile, overlap)
+        source = _checkpoint_source(checkpoint, engine, device, noise, tile, overlap)
     with progress_bar() as progress:
         report = upscale_batch(inputs, out, source, batch_size, fail_fast, _printing(progress, as_json))
     if as_json:
@@ -125,6 +129,21 @@ def _printing(progress: Progress, as_json: bool) -> BatchListener:
             out_console.print(line, highlight=False)
 
     return BatchListener(track, written, print_error)
+
+
+def _checkpoint_source(
+    checkpoint: Path, engine: Engine, device: str, noise: NoiseConfig, tile: int | None, overlap: int | None
+) -> RunnerSource:
+    """The checkpoint on its engine; it and torch load when the first image needs them, so an
+    input refused from its header never waits for them."""
+    chosen = resolve_engine(engine, device)
+
+    def open_runner() -> tuple[TileRunner, TileSpec]:
+        from toolchain.engines import open_checkpoint
+
+        return open_checkpoint(checkpoint, chosen, resolve_device(device), noise, tile, overlap)
+
+    return RunnerSource(f"{checkpoint} ({chosen.value})", open_runner)
 
 
 def _bundle_source(bundle: Path, runtime: str) -> RunnerSource:

@@ -20,7 +20,6 @@ The pipeline is a fixed sequence of numbered stages:
 
 from __future__ import annotations
 
-import enum
 import importlib.metadata
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ from toolchain.cpu_graph import export_cpu_onnx
 from toolchain.deploy import aihub
 from toolchain.deploy.aihub import AihubProfile
 from toolchain.deploy.bundle import build_bundle_atomically, check_bundle_out, file_entry, write_manifest
+from toolchain.deploy.export_options import ExportOptions, Via
 from toolchain.deploy.graph import INPUT_NAME, OUTPUT_NAME, TileGraph, example_input, io_specs
 from toolchain.deploy.manifest import (
     REPORT_NAME,
@@ -61,43 +61,7 @@ from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.provenance import git_commit, utc_now
 from toolchain.tiling import TileSpec
 
-DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "models" / "samples"
 Step = Callable[[str], None]
-
-
-class GraphSet(enum.StrEnum):
-    """Which of a target's routes to build (an NPU target has an ONNX/QNN and a LiteRT route)."""
-
-    ALL = "all"
-    QNN = "qnn"  # ONNX Runtime QNN (QDQ ONNX + EPContext) and plain ONNX
-    LITERT = "litert"  # LiteRT (.tflite, AOT for the NPU)
-
-    def includes(self, artifact: Artifact) -> bool:
-        if self is GraphSet.ALL:
-            return True
-        onnx_route = artifact in (Artifact.QNN_EPCONTEXT, Artifact.ONNX)
-        return onnx_route if self is GraphSet.QNN else not onnx_route
-
-
-class Via(enum.StrEnum):
-    """Where the graphs are compiled: offline only, or also on Qualcomm AI Hub (then profiled there)."""
-
-    LOCAL = "local"
-    AIHUB = "aihub"
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    target: Target
-    precision: Precision
-    calibration_dir: Path = DEFAULT_CALIBRATION
-    calibration_tiles: int = 16
-    verify_tiles: int = 1  # the HTP emulator takes 13-100 s per 128 -> 512 tile
-    min_psnr_db: float = 35.0
-    skip_verify: bool = False
-    allow_partial: bool = False
-    graphs: GraphSet = GraphSet.ALL
-    via: Via = Via.LOCAL
 
 
 @dataclass

@@ -35,7 +35,6 @@ CHECKPOINT_FORMAT = 1
 CONFIG_NAME = "config.json"
 HASH_KEY = "weights_sha256"
 WEIGHTS_NAME = "model.safetensors"
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "nano"
 INFERENCE_COMPONENTS = ("lr_encoder", "unet", "decoder")
 TRAINING_ONLY_COMPONENTS = ("hr_encoder",)
 RESIDUAL_INIT_SCALE = 0.01  # the decoder's output layer at init, relative to PyTorch's default
