@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress
 
-from toolchain.batch import BatchListener, RunnerSource, upscale_batch
 from toolchain.cli.common import (
     CheckpointOption,
     DeviceOption,
@@ -30,6 +29,7 @@ from toolchain.errors import ToolchainError
 from toolchain.model import DEFAULT_CHECKPOINT
 
 if TYPE_CHECKING:
+    from toolchain.batch import BatchListener, RunnerSource
     from toolchain.tiling import TileSpec
     from toolchain.upscaler import TileRunner
 
@@ -102,6 +102,8 @@ def upscale(
         source = _bundle_source(bundle, runtime.value)
     else:
         source = _checkpoint_source(checkpoint, engine, device, noise, tile, overlap)
+    from toolchain.batch import upscale_batch  # numpy and Pillow; torch once an input passes its header check
+
     with progress_bar() as progress:
         report = upscale_batch(inputs, out, source, batch_size, fail_fast, _printing(progress, as_json))
     if as_json:
@@ -114,6 +116,7 @@ def upscale(
 def _printing(progress: Progress, as_json: bool) -> BatchListener:
     """A progress bar task per image, an `INPUT -> OUTPUT (WxH)` stdout line per written image
     (none with --json: the report is printed whole), an `error:` line per failure."""
+    from toolchain.batch import BatchListener
 
     @contextlib.contextmanager
     def track(src: Path) -> Iterator[Callable[[int, int], None]]:
@@ -136,6 +139,8 @@ def _checkpoint_source(
 ) -> RunnerSource:
     """The checkpoint on its engine; it and torch load when the first image needs them, so an
     input refused from its header never waits for them."""
+    from toolchain.batch import RunnerSource
+
     chosen = resolve_engine(engine, device)
 
     def open_runner() -> tuple[TileRunner, TileSpec]:
@@ -148,6 +153,7 @@ def _checkpoint_source(
 
 def _bundle_source(bundle: Path, runtime: str) -> RunnerSource:
     """A bundle's host graph on ``runtime``, verified and opened when the first image needs it."""
+    from toolchain.batch import RunnerSource
     from toolchain.deploy.host_runner import open_bundle_runner
 
     return RunnerSource(f"bundle {bundle} ({runtime})", lambda: open_bundle_runner(bundle, runtime))
