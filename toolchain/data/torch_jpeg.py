@@ -17,7 +17,7 @@ decoder, step by step in the same integer arithmetic, so its output equals Pillo
 
 Entropy coding is lossless and skipped. Every step is a batched int32 tensor operation on the
 input's device (int32 holds every ISLOW intermediate for 8-bit samples); ``quality`` is per
-sample. On a CPU Pillow is faster (about 4x on a batch of 32 x 128 px), so the CPU degradation
+sample. On a CPU Pillow is faster (2 to 4x on a batch of 32 x 128 px), so the CPU degradation
 keeps it; on a GPU this saves the copy to the host and back and the per-sample loop.
 """
 
