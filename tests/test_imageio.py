@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from toolchain import imageio
+from toolchain import atomic, imageio
 from toolchain.errors import ToolchainError
 from toolchain.imageio import (
     SUPPORTED_SUFFIXES,
@@ -661,7 +661,7 @@ def test_unwritable_temp_dir_is_reported(tmp_path: Path, monkeypatch: pytest.Mon
         return deny() if self.name.startswith(".out.") else real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", deny_temp_files)
-    monkeypatch.setattr(imageio.tempfile, "TemporaryFile", deny)
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", deny)  # the write probe is atomic.probe_new_file
     with pytest.raises(ToolchainError, match="out.png") as excinfo:
         save_image(tmp_path / "out.png", _noise())
     _one_line_error(excinfo)

@@ -56,16 +56,27 @@ def check_writable_folder(folder: Path, hint: str = "") -> None:
     writers' one line, naming ``folder`` plus ``hint``.
     """
     folder = Path(folder)
-    ancestor = folder
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = nearest_existing(folder)
     try:
         if not ancestor.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, f"{ancestor} is a file, not a folder")
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
+        probe_new_file(ancestor)
     except OSError as exc:
         raise _cannot_write(folder, exc, hint) from None
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing ancestor (where a writer's mkdir starts)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def probe_new_file(folder: Path) -> None:
+    """Raise the OSError that creating a file in the existing ``folder`` would raise; nothing is left
+    behind (an anonymous temporary file). Callers word the error."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def write_text_atomic(path: Path, text: str, hint: str = "") -> None:

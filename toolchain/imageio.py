@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from toolchain.atomic import atomic_path
+from toolchain.atomic import atomic_path, nearest_existing, probe_new_file
 from toolchain.errors import ToolchainError
 
 SUPPORTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -304,9 +303,7 @@ def _check_output_location(path: Path) -> Path:
         raise ToolchainError(
             f"{_show(path)} is a directory; give an output file name such as {_show(path / 'out.png')}"
         )
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = nearest_existing(path.parent)
     if not ancestor.is_dir():
         raise ToolchainError(
             f"cannot write {_show(path)}: {_show(ancestor)} is a file, not a folder; "
@@ -345,8 +342,7 @@ def check_writable_output(path: Path) -> None:
     _check_suffix(path, "write")
     ancestor = _check_output_location(path)
     try:
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
+        probe_new_file(ancestor)
     except OSError as exc:
         raise _unwritable(path, exc) from None
 
