@@ -93,6 +93,66 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+# Ctrl-C lands while torch's C extension imports numpy: torch ignores any exception of that import,
+# so without numpy imported first the interrupt was lost (exit 0) or left numpy half-imported.
+INTERRUPT_IN_TORCHS_NUMPY_IMPORT = """
+import os, signal, sys
+from toolchain.cli.signals import install_signal_handlers
+
+class CtrlCOnNumpy:
+    def find_spec(self, name, path, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+install_signal_handlers()
+sys.meta_path.insert(0, CtrlCOnNumpy())
+try:
+    import torch
+except KeyboardInterrupt:
+    print("interrupted")
+else:
+    print("lost")
+"""
+
+
+def test_ctrl_c_while_torch_imports_numpy_is_not_lost() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_IN_TORCHS_NUMPY_IMPORT], capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.strip() == "interrupted", (proc.stdout, proc.stderr[-2000:])
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_a_library_swallows_still_ends_the_command(monkeypatch, signum, code, word) -> None:
+    """A library that catches and drops the signal's exception (an `except BaseException`, a weakref
+    callback) does not turn a Ctrl-C or SIGTERM into exit 0: the command ends as interrupted."""
+    from test_cli import invoke
+
+    import toolchain.budget
+    from toolchain.cli import signals
+
+    measure = toolchain.budget.measure_budget
+
+    def swallowing(config):
+        handler = signals._raise_interrupt if signum == signal.SIGINT else signals._raise_terminated
+        try:
+            handler(signum, None)
+        except BaseException:  # what the library does
+            pass
+        return measure(config)
+
+    monkeypatch.setattr(toolchain.budget, "measure_budget", swallowing)
+    result = invoke("info", "--preset", "tiny")
+    assert result.exit_code == code, result.output
+    assert result.output.splitlines()[-1].startswith(f"error: {word}"), result.output
+    monkeypatch.undo()
+    assert invoke("info", "--preset", "tiny").exit_code == 0  # the record is cleared once reported
+
+
 def test_ctrl_c_stops_at_the_next_tile_and_writes_nothing(
     tmp_path: Path, tiny_ckpt: Path, monkeypatch
 ) -> None:

@@ -30,6 +30,7 @@ from toolchain.cli.signals import (
     INTERRUPTED,
     TERMINATED,
     Terminated,
+    raise_if_swallowed,
 )
 from toolchain.deploy.targets import TARGETS, Precision, Target, get_target
 from toolchain.devices import check_device
@@ -89,6 +90,7 @@ class RootGroup(TyperGroup):
 def _one_line_errors() -> Iterator[None]:
     try:
         yield
+        raise_if_swallowed()
     except ToolchainError as exc:
         _print_error(exc)
         raise typer.Exit(code=EXIT_ERROR) from None
