@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from toolchain.cli.common import run_script
 from toolchain.evaluate import evaluate, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.edge_sdsr import EdgeSDSR
@@ -189,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

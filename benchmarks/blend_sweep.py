@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from toolchain.atomic import atomic_dir
+from toolchain.cli.common import run_script
 from toolchain.data.probes import Probe
 from toolchain.data.synthetic_pairs import make_pairs
 from toolchain.evaluate import (
@@ -167,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

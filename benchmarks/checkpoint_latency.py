@@ -16,6 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from toolchain.bench.host import HostBenchOptions, bench_engines, parse_engines
+from toolchain.cli.common import run_script
 from toolchain.model.edge_sdsr import EdgeSDSR, read_checkpoint_config
 from toolchain.tiling import TileSpec
 
@@ -50,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from toolchain.cli.common import run_script
 from toolchain.data.datasets import HRCropSampler
 from toolchain.data.degradations import DegradationConfig, degrade
 from toolchain.train.recipe import Stage, load_recipe
@@ -110,4 +111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from toolchain.cli.common import run_script
 from toolchain.data.datasets import pair_paths
 from toolchain.data.degradations import DegradationConfig
 from toolchain.data.synthetic_pairs import make_pairs
@@ -59,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from toolchain.bench.peers import opencv_dnn_superres, realesrgan_general_x4v3
+from toolchain.cli.common import run_script
 from toolchain.data.degradations import DegradationConfig
 from toolchain.data.synthetic_pairs import make_pairs
 from toolchain.deploy.targets import model_id
@@ -94,4 +95,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from toolchain.cli.common import run_script
 from toolchain.evaluate import bicubic_upscale, crop_panel, evaluate, save_panel, summarize
 from toolchain.metrics.niqe import load_niqe_params
 from toolchain.model.config import ModelConfig, load_preset
@@ -273,4 +274,4 @@ def save(rows: list[dict], args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

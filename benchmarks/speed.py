@@ -40,6 +40,7 @@ from toolchain.bench.host import (
 )
 from toolchain.bench.report import markdown_summary
 from toolchain.bench.results import BenchResult, RunResult, RunStatus
+from toolchain.cli.common import run_script
 from toolchain.configio import to_dict
 from toolchain.engines import Engine
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image, save_image
@@ -333,4 +334,4 @@ def _runs_of(result: BenchResult) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from toolchain.cli.common import run_script
 from toolchain.train import stages
 from toolchain.train.ddp import DistContext
 from toolchain.train.recipe import load_recipe
@@ -188,4 +189,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

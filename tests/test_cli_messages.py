@@ -139,3 +139,33 @@ def test_corrupt_training_images_are_called_unreadable_not_too_few(tmp_path: Pat
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / f"{i}.png")
     with pytest.raises(ToolchainError, match="too few of the 3 training images; lower holdout to 1 or add"):
         holdout_paths([tmp_path], 2)
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        (
+            "quality.py",
+            ["--niqe-params", "missing.npz", "--out", "out"],
+            "NIQE params file missing.npz not found",
+        ),
+        ("blend_sweep.py", ["--val", "missing", "--start", "a", "--tuned", "b"], "missing/HR does not exist"),
+    ],
+)
+def test_benchmark_scripts_end_bad_input_with_one_error_line(
+    tmp_path: Path, script: str, args: list[str], message: str
+) -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    proc = subprocess.run(
+        [sys.executable, str(bench), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr

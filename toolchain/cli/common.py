@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,6 +108,17 @@ def _one_line_errors() -> Iterator[None]:
     except Terminated:
         print_error(TERMINATED)
         raise typer.Exit(code=EXIT_SIGTERM) from None
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run a plain script's ``main`` (benchmarks/*.py) with the CLI's error contract: a
+    :class:`ToolchainError`, Ctrl-C or SIGTERM ends as one ``error:`` line and the CLI's exit code,
+    never a traceback."""
+    try:
+        with _one_line_errors():
+            main()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 def _is_help_request(exc: Exception) -> bool:
