@@ -82,6 +82,11 @@ def probe_niqe(scores: dict[Probe, EvalSummary]) -> float:
     return sum(values) / len(values) if values else float("inf")
 
 
+def probe_overshoot(scores: dict[Probe, EvalSummary]) -> float:
+    """Overshoot (metrics/overshoot.py: halos, 8-bit units) averaged over the probes."""
+    return sum(s.overshoot for s in scores.values()) / len(scores)
+
+
 def within_floor(scores: dict[Probe, EvalSummary], bicubic: dict[Probe, EvalSummary], floor: float) -> bool:
     """PSNR-Y at most ``floor`` dB below bicubic's on every probe."""
     return all(scores[p].psnr_y >= bicubic[p].psnr_y - floor for p in bicubic)
@@ -141,15 +146,16 @@ def main() -> None:
     print(f"{args.start} -> {args.tuned}, {len(list((val / 'HR').iterdir()))} held-out photos in {val}")
     print(f"{REFERENCE}: {args.reference}; probes in {val.with_name(val.name + '-probes')}")
     probe_head = " | ".join(f"{p.value} PSNR-Y | {p.value} SSIM-Y" for p in probes)
-    print(f"| method | held-out PSNR-Y | SSIM-Y | NIQE | {probe_head} | probe NIQE |")
-    print("|---" * (5 + 2 * len(probes)) + "|")
+    print(f"| method | held-out PSNR-Y | SSIM-Y | NIQE | {probe_head} | probe NIQE | probe overshoot |")
+    print("|---" * (6 + 2 * len(probes)) + "|")
     scored: dict[str, dict[Probe, EvalSummary]] = {}
     for name, up in ups.items():
         held_out, scores = score_all(up, val, probes, niqe_params)
         scored[name] = scores
         cells = " | ".join(f"{scores[p].psnr_y:.3f} | {scores[p].ssim_y:.4f}" for p in probes)
         head = f"| {name} | {held_out.psnr_y:.3f} | {held_out.ssim_y:.4f} | {held_out.niqe:.3f}"
-        print(f"{head} | {cells} | {probe_niqe(scores):.3f} |", flush=True)
+        tail = f"{probe_niqe(scores):.3f} | {probe_overshoot(scores):.4f}"
+        print(f"{head} | {cells} | {tail} |", flush=True)
     alphas = [name for name in scored if name.startswith("alpha ")]
     if args.rule == "natural":
         passing = [a for a in alphas if within_floor(scored[a], scored["bicubic"], args.floor)]

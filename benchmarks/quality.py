@@ -1,7 +1,8 @@
 """Quality benchmark: the Edge-SD-SR checkpoint against bicubic and peer SR models.
 
 Every method is scored by the same `toolchain.evaluate.evaluate` (PSNR-Y / SSIM-Y, BT.601,
-no border shave; NIQE with the MATLAB pristine model) on every set in the eval folder.
+no border shave; NIQE with the MATLAB pristine model; overshoot, the halos outside the HR's local
+range, toolchain/metrics/overshoot.py) on every set in the eval folder.
 Besides the sets as shipped, ``--degraded-sets`` adds "<set>-realesrgan": the set's HR images
 degraded by the Real-ESRGAN pipeline (StableSR settings, seed 0, made once into
 artifacts/eval-degraded/ by ``toolchain.data.synthetic_pairs``, reproducible per image).
@@ -78,16 +79,17 @@ def main() -> None:
             results.append({**asdict(summary), "seconds": round(seconds, 1)})
             print(
                 f"{dataset:12s} {method:26s} PSNR-Y {summary.psnr_y:6.2f} SSIM-Y {summary.ssim_y:.4f} "
-                f"NIQE {summary.niqe:6.3f} ({seconds:.0f} s)",
+                f"NIQE {summary.niqe:6.3f} overshoot {summary.overshoot:.3f} ({seconds:.0f} s)",
                 flush=True,
             )
         first = sorted((data / "HR").iterdir())[0].name
         save_panel([crop_panel(data, first, ups)], args.out / f"crops-{dataset}.png")
     meta = {"checkpoint": str(args.checkpoint), "torch": torch.__version__, "results": results}
     (args.out / "quality.json").write_text(json.dumps(meta, indent=2) + "\n")
-    lines = ["| set | method | PSNR-Y | SSIM-Y | NIQE |", "|---|---|---|---|---|"]
+    lines = ["| set | method | PSNR-Y | SSIM-Y | NIQE | overshoot |", "|---|---|---|---|---|---|"]
     lines += [
-        f"| {r['dataset']} | {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['niqe']:.3f} |"
+        f"| {r['dataset']} | {r['method']} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['niqe']:.3f} "
+        f"| {r['overshoot']:.3f} |"
         for r in results
     ]
     (args.out / "quality.md").write_text("\n".join(lines) + "\n")

@@ -1,4 +1,4 @@
-"""Paired evaluation: PSNR-Y / SSIM-Y (and NIQE with a pristine-model file) per image.
+"""Paired evaluation: PSNR-Y / SSIM-Y, overshoot (and NIQE with a pristine-model file) per image.
 
 The protocol is OSEDiff's / BasicSR's: Y channel (BT.601), no border shave, data
 range 255, outputs rounded to 8 bits before scoring.
@@ -23,6 +23,7 @@ from toolchain.errors import ToolchainError
 from toolchain.imageio import MAX_INPUT_PIXELS, LoadedImage, load_image
 from toolchain.metrics.fidelity import psnr_y, ssim_y
 from toolchain.metrics.niqe import NiqeParams, niqe
+from toolchain.metrics.overshoot import overshoot
 
 Upscale = Callable[[LoadedImage], np.ndarray]  # LR image -> HR uint8 HxWx3
 
@@ -33,6 +34,7 @@ class ImageScore:
     psnr_y: float
     ssim_y: float
     niqe: float | None
+    overshoot: float  # mean 8-bit distance outside the HR's local range (halos), metrics/overshoot.py
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class EvalSummary:
     psnr_y: float
     ssim_y: float
     niqe: float | None
+    overshoot: float
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -143,7 +146,7 @@ def _score_pair(
             f"{hr.shape[1]}x{hr.shape[0]}; HR must be exactly 4x the LR size"
         )
     value = niqe(pred, niqe_params) if niqe_params is not None else None
-    return ImageScore(name, psnr_y(pred, hr), ssim_y(pred, hr), value)
+    return ImageScore(name, psnr_y(pred, hr), ssim_y(pred, hr), value, overshoot(pred, hr))
 
 
 def summarize(scores: list[ImageScore], method: str, dataset: str) -> EvalSummary:
@@ -155,6 +158,7 @@ def summarize(scores: list[ImageScore], method: str, dataset: str) -> EvalSummar
         psnr_y=float(np.mean([s.psnr_y for s in scores])),
         ssim_y=float(np.mean([s.ssim_y for s in scores])),
         niqe=float(np.mean(niqes)) if niqes else None,
+        overshoot=float(np.mean([s.overshoot for s in scores])),
     )
 
 

@@ -24,6 +24,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
 from toolchain.train.ldl import artifact_loss
+from toolchain.metrics.overshoot import overshoot_loss
 from toolchain.train.sharpen import usm_sharpen
 
 Stats = dict[str, float]
@@ -50,6 +51,9 @@ class AdversarialConfig:
     # LDL (train/ldl.py): weight of the L1 term on the artifact map of the output against the EMA
     # model's; 0: off. Needs the stage's ema_decay (the EMA is the reference that tells artifacts).
     artifact_weight: float = 0.0
+    # metrics/overshoot.py: weight of the output's distance outside the HR tile's local range (halos,
+    # ringing, colour fringes); 0: off
+    overshoot_weight: float = 0.0
 
     def __post_init__(self) -> None:
         weights = (self.l1_weight, self.feature_weight, self.gan_weight)
@@ -59,10 +63,10 @@ class AdversarialConfig:
             raise ValueError("adversarial: need disc_channels >= 8 and disc_learning_rate > 0")
         if not 0.0 < self.blend <= 1.0:
             raise ValueError(f"adversarial: blend must be in (0, 1], got {self.blend}")
-        if not 0.0 <= self.artifact_weight < float("inf"):
-            raise ValueError(
-                f"adversarial: artifact_weight must be finite and >= 0, got {self.artifact_weight}"
-            )
+        for name in ("artifact_weight", "overshoot_weight"):
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):
+                raise ValueError(f"adversarial: {name} must be finite and >= 0, got {value}")
 
 
 class PatchDiscriminator(nn.Module):
@@ -192,6 +196,10 @@ class AdversarialLoss:
             artifacts = self._artifact_term(fake, target, lr)
             loss = loss + cfg.artifact_weight * artifacts
             stats["artifacts"] = artifacts.item()
+        if cfg.overshoot_weight:
+            overshoot = overshoot_loss(target, fake)
+            loss = loss + cfg.overshoot_weight * overshoot
+            stats["overshoot"] = overshoot.item()
         self._fake, self._real = fake.detach(), real
         return loss, stats
 
