@@ -55,7 +55,10 @@ def evaluate_command(
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
     as_json: JsonOption = False,
 ) -> None:
-    """Score 4x upscaling on a paired set: PSNR-Y, SSIM-Y (BT.601, no shave) and NIQE.
+    """Score 4x upscaling on a paired set: PSNR-Y, SSIM-Y (BT.601, no shave), NIQE and overshoot.
+
+    Overshoot is the mean distance (8-bit levels) of the output outside the HR's local 5x5 range:
+    the halos and ringing of over-sharpened edges; 0 for none, compare methods on the same set.
 
     A pair that cannot be scored is reported on its own `error:` line and left out; the others are
     still scored and written, and the exit code is then 1.
@@ -96,7 +99,7 @@ def evaluate_command(
         niqe_text = f"{summary.niqe:.3f}" if summary.niqe is not None else "n/a (no --niqe-params)"
         out_console.print(
             f"{method} on {dataset} ({summary.images} images): PSNR-Y {summary.psnr_y:.2f} dB, "
-            f"SSIM-Y {summary.ssim_y:.4f}, NIQE {niqe_text}",
+            f"SSIM-Y {summary.ssim_y:.4f}, NIQE {niqe_text}, overshoot {summary.overshoot:.3f}",
             highlight=False,
         )
     err_console.print(f"wrote {csv_path} and {json_path}", highlight=False)
