@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from toolchain.metrics.overshoot import overshoot_loss
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
 from toolchain.train.ldl import artifact_loss
-from toolchain.metrics.overshoot import overshoot_loss
 from toolchain.train.sharpen import usm_sharpen
 
 Stats = dict[str, float]
