@@ -9,7 +9,7 @@ import torch
 from test_train import stage, train, write_recipe
 from test_train_adversarial import log_of
 
-from toolchain.metrics.overshoot import local_range, overshoot, overshoot_loss
+from toolchain.metrics.overshoot import EDGE_LEVELS, local_range, near_edges, overshoot, overshoot_loss
 from toolchain.train.adversarial import AdversarialConfig
 
 
@@ -39,8 +39,25 @@ def test_a_rim_beside_a_stroke_is_charged_and_texture_within_the_range_is_not() 
     rim[:, 14] = 230  # a halo: 30 levels above the paper, one column wide
     assert overshoot(rim, hr) == pytest.approx(30 / 24)  # one column of 24, all three channels
     ringing = hr.copy()
-    ringing[:, 20] = 215  # 15 above the paper, in flat paper six pixels away from the stroke
+    ringing[:, 17] = 215  # 15 above the paper, in flat paper four pixels away from the stroke
     assert overshoot(ringing, hr) == pytest.approx(15 / 24)
+
+
+def test_error_away_from_edges_is_not_charged() -> None:
+    hr = stroke()
+    far = hr.copy()
+    far[:, 19:] = 215  # beyond EDGE_REACH // 2 of the stroke: flat paper, where any error leaves the range
+    assert overshoot(far, hr) == 0
+    flat = np.full((24, 24, 3), 120, np.uint8)
+    noisy = (flat + np.random.default_rng(0).integers(-3, 4, flat.shape)).astype(np.uint8)
+    assert overshoot(noisy, flat) == 0
+
+
+def test_the_edge_mask_reaches_four_pixels_from_a_strong_edge_only() -> None:
+    hr = torch.from_numpy(stroke()).permute(2, 0, 1)[None].float()
+    assert near_edges(hr, EDGE_LEVELS)[0, 0, 0].tolist() == [0.0] * 6 + [1.0] * 12 + [0.0] * 6
+    faint = torch.from_numpy(stroke(paper=120, ink=120 - EDGE_LEVELS + 1)).permute(2, 0, 1)[None].float()
+    assert near_edges(faint, EDGE_LEVELS).sum() == 0  # texture of less than EDGE_LEVELS is not an edge
 
 
 def test_a_colour_fringe_is_charged_per_channel() -> None:
@@ -53,12 +70,12 @@ def test_a_colour_fringe_is_charged_per_channel() -> None:
 def test_the_loss_sends_gradient_only_where_the_output_leaves_the_range() -> None:
     hr = torch.from_numpy(stroke()).permute(2, 0, 1)[None].float() / 127.5 - 1
     output = hr.clone()
-    output[..., 3] += 0.2
+    output[..., 8] += 0.2  # two pixels beside the stroke
     output.requires_grad_(True)
-    overshoot_loss(hr, output).backward()
+    overshoot_loss(hr, output, EDGE_LEVELS * 2 / 255).backward()
     assert output.grad is not None
-    assert output.grad[..., 3].abs().min() > 0
-    assert output.grad[..., :3].abs().max() == 0 and output.grad[..., 4:].abs().max() == 0
+    assert output.grad[..., 8].abs().min() > 0
+    assert output.grad[..., :8].abs().max() == 0 and output.grad[..., 9:].abs().max() == 0
 
 
 def test_even_or_empty_windows_are_refused() -> None:

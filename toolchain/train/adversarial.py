@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from toolchain.metrics.overshoot import overshoot_loss
+from toolchain.metrics.overshoot import EDGE_LEVELS, overshoot_loss
 from toolchain.model.edge_sdsr import EdgeSDSR
 from toolchain.pipeline import predict_latent
 from toolchain.train.ldl import artifact_loss
@@ -51,8 +51,8 @@ class AdversarialConfig:
     # LDL (train/ldl.py): weight of the L1 term on the artifact map of the output against the EMA
     # model's; 0: off. Needs the stage's ema_decay (the EMA is the reference that tells artifacts).
     artifact_weight: float = 0.0
-    # metrics/overshoot.py: weight of the output's distance outside the HR tile's local range (halos,
-    # ringing, colour fringes); 0: off
+    # metrics/overshoot.py: weight of the output's distance outside the HR tile's local range near
+    # its edges (halos, ringing, colour fringes); 0: off
     overshoot_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -197,7 +197,7 @@ class AdversarialLoss:
             loss = loss + cfg.artifact_weight * artifacts
             stats["artifacts"] = artifacts.item()
         if cfg.overshoot_weight:
-            overshoot = overshoot_loss(target, fake)
+            overshoot = overshoot_loss(target, fake, EDGE_LEVELS * 2 / 255)  # [-1, 1] images
             loss = loss + cfg.overshoot_weight * overshoot
             stats["overshoot"] = overshoot.item()
         self._fake, self._real = fake.detach(), real
