@@ -57,8 +57,9 @@ def evaluate_command(
 ) -> None:
     """Score 4x upscaling on a paired set: PSNR-Y, SSIM-Y (BT.601, no shave), NIQE and overshoot.
 
-    Overshoot is the mean distance (8-bit levels) of the output outside the HR's local 5x5 range:
-    the halos and ringing of over-sharpened edges; 0 for none, compare methods on the same set.
+    Overshoot is the mean distance (8-bit levels) of the output outside the HR's local 5x5 range,
+    within 4 px of the HR's edges: the halos and ringing of over-sharpened edges; 0 for none,
+    compare methods on the same set.
 
     A pair that cannot be scored is reported on its own `error:` line and left out; the others are
     still scored and written, and the exit code is then 1.
