@@ -42,7 +42,7 @@ def local_range(hr: torch.Tensor, kernel: int = DEFAULT_KERNEL) -> tuple[torch.T
 
 
 def near_edges(hr: torch.Tensor, min_range: float, reach: int = EDGE_REACH) -> torch.Tensor:
-    """(B, 1, H, W) 1.0 where ``hr``'s range over a ``reach`` window (max over channels) is >= ``min_range``."""
+    """(B, 1, H, W) 1.0 where ``hr``'s range over a ``reach`` window (any channel) is >= ``min_range``."""
     low, high = local_range(hr, reach)
     return ((high - low).amax(1, keepdim=True) >= min_range).to(hr.dtype)
 
@@ -62,7 +62,7 @@ def overshoot_loss(
 
 
 def overshoot(pred: np.ndarray, hr: np.ndarray, kernel: int = DEFAULT_KERNEL) -> float:
-    """Mean 8-bit distance of uint8 HxWx3 ``pred`` outside ``hr``'s local range near its edges (0: no halo)."""
+    """Mean 8-bit distance of uint8 HxWx3 ``pred`` outside ``hr``'s local range near edges (0: no halo)."""
     return float(overshoot_loss(_as_batch(hr), _as_batch(pred), EDGE_LEVELS, kernel))
 
 
