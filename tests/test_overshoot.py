@@ -20,6 +20,11 @@ def stroke(paper: int = 200, ink: int = 40) -> np.ndarray:
     return hr
 
 
+def as_unit(image: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> (1, 3, H, W) in [-1, 1], the adversarial stage's units."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
 def test_the_local_range_is_the_windows_min_and_max() -> None:
     x = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
     low, high = local_range(x, 3)
@@ -68,7 +73,7 @@ def test_a_colour_fringe_is_charged_per_channel() -> None:
 
 
 def test_the_loss_sends_gradient_only_where_the_output_leaves_the_range() -> None:
-    hr = torch.from_numpy(stroke()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    hr = as_unit(stroke())
     output = hr.clone()
     output[..., 8] += 0.2  # two pixels beside the stroke
     output.requires_grad_(True)
@@ -88,6 +93,9 @@ def test_overshoot_weight_must_be_finite_and_not_negative() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="overshoot_weight must be finite"):
             AdversarialConfig(overshoot_weight=bad)
+    for bad in (0, 300):
+        with pytest.raises(ValueError, match="overshoot_edge_levels must be in"):
+            AdversarialConfig(overshoot_edge_levels=bad)
 
 
 def test_the_adversarial_stage_logs_the_overshoot_term(tmp_path) -> None:
@@ -96,3 +104,11 @@ def test_the_adversarial_stage_logs_the_overshoot_term(tmp_path) -> None:
     train(recipe, tmp_path / "run")
     records = [r for r in log_of(tmp_path / "run") if r.get("stage") == "adversarial" and "loss" in r]
     assert records and all("overshoot" in r and r["overshoot"] >= 0 for r in records)
+
+
+def test_a_higher_edge_level_leaves_rims_of_faint_edges_to_the_score_only() -> None:
+    hr = stroke(paper=200, ink=140)  # a 60-level edge
+    rim = hr.copy()
+    rim[:, 14] = 230
+    assert overshoot_loss(as_unit(hr), as_unit(rim), 32 * 2 / 255) > 0
+    assert overshoot_loss(as_unit(hr), as_unit(rim), 128 * 2 / 255) == 0

@@ -54,6 +54,8 @@ class AdversarialConfig:
     # metrics/overshoot.py: weight of the output's distance outside the HR tile's local range near
     # its edges (halos, ringing, colour fringes); 0: off
     overshoot_weight: float = 0.0
+    # the term's edges: HR windows whose range reaches this many 8-bit levels (the score's: 32)
+    overshoot_edge_levels: float = EDGE_LEVELS
 
     def __post_init__(self) -> None:
         weights = (self.l1_weight, self.feature_weight, self.gan_weight)
@@ -67,6 +69,10 @@ class AdversarialConfig:
             value = getattr(self, name)
             if not 0.0 <= value < float("inf"):
                 raise ValueError(f"adversarial: {name} must be finite and >= 0, got {value}")
+        if not 0 < self.overshoot_edge_levels <= 255:
+            raise ValueError(
+                f"adversarial: overshoot_edge_levels must be in (0, 255], got {self.overshoot_edge_levels}"
+            )
 
 
 class PatchDiscriminator(nn.Module):
@@ -197,7 +203,7 @@ class AdversarialLoss:
             loss = loss + cfg.artifact_weight * artifacts
             stats["artifacts"] = artifacts.item()
         if cfg.overshoot_weight:
-            overshoot = overshoot_loss(target, fake, EDGE_LEVELS * 2 / 255)  # [-1, 1] images
+            overshoot = overshoot_loss(target, fake, cfg.overshoot_edge_levels * 2 / 255)  # [-1, 1] images
             loss = loss + cfg.overshoot_weight * overshoot
             stats["overshoot"] = overshoot.item()
         self._fake, self._real = fake.detach(), real
