@@ -20,9 +20,14 @@ def stroke(paper: int = 200, ink: int = 40) -> np.ndarray:
     return hr
 
 
+def as_levels(image: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> (1, 3, H, W) float in 8-bit levels, the score's units."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float()
+
+
 def as_unit(image: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> (1, 3, H, W) in [-1, 1], the adversarial stage's units."""
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return as_levels(image) / 127.5 - 1
 
 
 def test_the_local_range_is_the_windows_min_and_max() -> None:
@@ -59,9 +64,9 @@ def test_error_away_from_edges_is_not_charged() -> None:
 
 
 def test_the_edge_mask_reaches_four_pixels_from_a_strong_edge_only() -> None:
-    hr = torch.from_numpy(stroke()).permute(2, 0, 1)[None].float()
+    hr = as_levels(stroke())
     assert near_edges(hr, EDGE_LEVELS)[0, 0, 0].tolist() == [0.0] * 6 + [1.0] * 12 + [0.0] * 6
-    faint = torch.from_numpy(stroke(paper=120, ink=120 - EDGE_LEVELS + 1)).permute(2, 0, 1)[None].float()
+    faint = as_levels(stroke(paper=120, ink=120 - EDGE_LEVELS + 1))
     assert near_edges(faint, EDGE_LEVELS).sum() == 0  # texture of less than EDGE_LEVELS is not an edge
 
 
